@@ -1,0 +1,3 @@
+from anygpt_desktop.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Model loading, decoding, chat sessions, base-model tasks and the model store (no Qt)."""

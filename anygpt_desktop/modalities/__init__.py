@@ -1,0 +1,1 @@
+"""Speech, image and music encoders/decoders that load the released checkpoints."""
