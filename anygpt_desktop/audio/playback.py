@@ -1,0 +1,275 @@
+"""Streaming playback: play float32 chunks as they are produced, interrupt at once, report position and the end.
+
+One ``StreamingPlayer`` keeps one output stream open (made by a stream factory, default ``sounddevice.OutputStream``,
+called with ``samplerate, blocksize, device, channels, dtype, callback, finished_callback``; tests inject a fake).
+An utterance: ``feed(chunk, sr)`` any number of times (playback starts with the first chunk), then ``end()``;
+``finished`` is set when the last sample has been handed to the device (or at once by ``stop()``, the interrupt,
+which also aborts the stream so buffered sound is dropped too). The stream opens at the first chunk's rate; a device
+that refuses it gets its default rate, and chunks at any other rate are resampled (soxr streaming, HQ).
+``position_s`` counts the seconds of the utterance handed to the device (it leads the speaker by the output latency).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import soxr
+
+from anygpt_desktop.audio.devices import DeviceSpec, list_output_devices, load_sounddevice, resolve_device
+from anygpt_desktop.audio.errors import PlaybackError
+
+log = logging.getLogger(__name__)
+
+StreamFactory = Callable[..., Any]
+
+__all__ = ["PlaybackError", "StreamingPlayer", "list_output_devices"]
+
+
+class StreamingPlayer:
+    """Plays one utterance at a time from chunks that may still be arriving. Thread-safe."""
+
+    def __init__(
+        self,
+        device: DeviceSpec = None,
+        *,
+        stream_factory: StreamFactory | None = None,
+        channels: int = 1,
+        block_ms: int = 20,
+        device_rate: int | None = None,
+        on_finished: Callable[[bool], None] | None = None,
+    ) -> None:
+        self.device = device
+        self.channels = channels
+        self.block_ms = block_ms
+        self._factory = stream_factory
+        self._device_rate = device_rate
+        self._on_finished = on_finished
+        self._lock = threading.RLock()
+        self._stream: Any = None
+        self._active = False  # the stream is started
+        self.stream_rate = 0
+        self._chunks: collections.deque[np.ndarray] = collections.deque()
+        self._head = 0  # samples of _chunks[0] already played
+        self._resampler: soxr.ResampleStream | None = None
+        self._resampler_rate = 0
+        self._ended = False
+        self._played = 0  # samples (at stream_rate) of this utterance handed to the device
+        self.underruns = 0
+        self.interrupted = False
+        self.error: PlaybackError | None = None
+        self.finished = threading.Event()
+        self.finished.set()  # idle counts as finished
+
+    # -- control (any thread) ----------------------------------------------------------------------------------------
+
+    def feed(self, chunk: np.ndarray, sample_rate: int) -> None:
+        """Queue float32 mono ``chunk`` at ``sample_rate``; starts playback (a new utterance if the last one finished)."""
+        data = np.asarray(chunk, dtype=np.float32).reshape(-1)
+        if sample_rate <= 0:
+            raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+        with self._lock:
+            if self.error is not None:
+                raise self.error
+            if self.finished.is_set():
+                self._new_utterance()
+            elif self._ended:
+                raise RuntimeError("feed() after end(): wait for finished or call stop() first")
+            if self._stream is None:
+                self._open(sample_rate)
+            data = self._convert(data, sample_rate)
+            if data.size:
+                self._chunks.append(data)
+            if not self._active:
+                self._start()
+
+    def end(self) -> None:
+        """No more chunks for this utterance; ``finished`` is set once everything queued has played."""
+        with self._lock:
+            if self.finished.is_set() or self._ended:
+                return
+            if self._resampler is not None:
+                tail = self._resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+                if tail.size:
+                    self._chunks.append(np.asarray(tail, np.float32))
+                self._resampler = None
+            self._ended = True
+            if not self._chunks:
+                self._finish(interrupted=False)
+
+    def stop(self) -> None:
+        """Interrupt: silence at once, drop everything queued, set ``finished`` (with ``interrupted`` True)."""
+        with self._lock:
+            was_playing = not self.finished.is_set()
+            self._chunks.clear()
+            self._head = 0
+            self._resampler = None
+            self._ended = True
+            stream, active = self._stream, self._active
+            self._active = False
+            if was_playing:
+                self._finish(interrupted=True)
+        if stream is not None and active:
+            try:
+                stream.abort()  # drops the sound already buffered in the device, unlike stop()
+            except Exception as exc:
+                log.info("aborting the output stream failed: %s", exc)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the utterance finished (True) or ``timeout`` passed (False)."""
+        return self.finished.wait(timeout)
+
+    def close(self) -> None:
+        """Stop and release the output device."""
+        self.stop()
+        with self._lock:
+            stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.close()
+            except Exception as exc:
+                log.info("closing the output stream failed: %s", exc)
+
+    def __enter__(self) -> StreamingPlayer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def position_s(self) -> float:
+        """Seconds of the current (or last) utterance handed to the device."""
+        return self._played / self.stream_rate if self.stream_rate else 0.0
+
+    @property
+    def buffered_s(self) -> float:
+        """Seconds queued and not yet played."""
+        with self._lock:
+            n = sum(len(c) for c in self._chunks) - self._head
+        return n / self.stream_rate if self.stream_rate else 0.0
+
+    @property
+    def playing(self) -> bool:
+        return not self.finished.is_set()
+
+    # -- audio thread -------------------------------------------------------------------------------------------------
+
+    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        try:
+            with self._lock:
+                filled = 0
+                while filled < frames and self._chunks:
+                    head = self._chunks[0]
+                    n = min(frames - filled, len(head) - self._head)
+                    outdata[filled : filled + n, :] = head[self._head : self._head + n, None]
+                    filled += n
+                    self._head += n
+                    if self._head >= len(head):
+                        self._chunks.popleft()
+                        self._head = 0
+                outdata[filled:, :] = 0.0
+                if self.finished.is_set():
+                    return
+                self._played += filled
+                if not self._chunks:
+                    if self._ended:
+                        self._finish(interrupted=False)
+                    elif filled < frames:
+                        self.underruns += 1
+        except Exception:  # never let an exception into PortAudio's thread
+            log.exception("error in the playback callback")
+            outdata.fill(0.0)
+
+    def _stream_finished(self) -> None:
+        with self._lock:
+            if not self._active:
+                return  # stopped or aborted by us
+            self._active = False
+            self.error = PlaybackError(
+                "The sound output device stopped while playing (was it unplugged?). Choose another output device in "
+                "the settings or reconnect it."
+            )
+            log.warning("%s", self.error)
+            self._chunks.clear()
+            self._ended = True
+            self._finish(interrupted=True)
+
+    # -- helpers (called with the lock held) --------------------------------------------------------------------------
+
+    def _new_utterance(self) -> None:
+        self._chunks.clear()
+        self._head = 0
+        self._resampler = None
+        self._ended = False
+        self._played = 0
+        self.underruns = 0
+        self.interrupted = False
+        self.finished.clear()
+
+    def _finish(self, interrupted: bool) -> None:
+        self.interrupted = interrupted
+        self.finished.set()
+        if self._on_finished is not None:
+            try:
+                self._on_finished(interrupted)
+            except Exception:
+                log.exception("error in the on_finished handler")
+
+    def _convert(self, data: np.ndarray, rate: int) -> np.ndarray:
+        if rate == self.stream_rate:
+            return data
+        if self._resampler is None or self._resampler_rate != rate:
+            if self._resampler is not None:  # the rate changed mid-utterance: flush the old resampler first
+                tail = self._resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+                if tail.size:
+                    self._chunks.append(np.asarray(tail, np.float32))
+            self._resampler = soxr.ResampleStream(rate, self.stream_rate, 1, dtype="float32", quality="HQ")
+            self._resampler_rate = rate
+        return np.asarray(self._resampler.resample_chunk(data), dtype=np.float32)
+
+    def _open(self, first_rate: int) -> None:
+        if self._factory is not None:
+            factory: StreamFactory = self._factory
+            pa_error: type[BaseException] = Exception
+            fallback = self._device_rate
+        else:
+            sd = load_sounddevice()
+            info = resolve_device(self.device, "output")
+            factory, pa_error = sd.OutputStream, sd.PortAudioError
+            fallback = int(self._device_rate or info.get("default_samplerate") or 48000)
+        rates = [first_rate] + ([fallback] if fallback and fallback != first_rate else [])
+        last_exc: BaseException | None = None
+        for rate in rates:
+            try:
+                self._stream = factory(
+                    samplerate=rate,
+                    blocksize=int(rate * self.block_ms / 1000),
+                    device=self.device,
+                    channels=self.channels,
+                    dtype="float32",
+                    callback=self._callback,
+                    finished_callback=self._stream_finished,
+                )
+            except pa_error as exc:
+                log.info("output device refused %s Hz: %s", rate, exc)
+                last_exc = exc
+                continue
+            self.stream_rate = int(rate)
+            log.info("playing on %s at %s Hz", self.device or "default output", rate)
+            return
+        self._finish(interrupted=True)
+        raise PlaybackError(f"The sound output device could not be opened: {last_exc}") from last_exc
+
+    def _start(self) -> None:
+        try:
+            self._stream.start()
+        except Exception as exc:
+            self._chunks.clear()
+            self._ended = True
+            self._finish(interrupted=True)
+            raise PlaybackError(f"Playback could not start on the sound output device: {exc}") from exc
+        self._active = True

@@ -1,0 +1,101 @@
+"""Encodec 32 kHz codes <-> AnyGPT music units and LLM ids (spec §1.5, §6).
+
+Codes are ``[4, frames]`` (codebook l, frame t). They are flattened **frame-major**: for each frame, the four codebooks
+in order, with value ``c[l][t] + 2048 * l`` (so codebook l owns the values ``2048*l .. 2048*l + 2047``). The LLM id of a
+value is ``41224 + value`` and its token text is ``<🎶value>``.
+
+The inverse is strict by default: a span must be whole frames and every value must sit in its codebook's range for
+its position. ``lenient=True`` reproduces the reference decoder instead (``value % 2048``, a trailing partial frame
+dropped, no phase check); it exists to cross-check the reference, not for the product.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from anygpt_desktop.modalities.music.errors import MusicUnitError
+
+NUM_CODEBOOKS = 4
+CODEBOOK_SIZE = 2048
+NUM_VALUES = NUM_CODEBOOKS * CODEBOOK_SIZE  # 8192 music unit tokens
+MUSIC_UNIT_BASE_ID = 41224  # id of <🎶0>
+MUSIC_EMOJI = "\U0001f3b6"  # 🎶
+START_TAG, END_TAG = "<somu>", "<eomu>"
+FRAME_RATE = 50  # frames per second at 32 kHz (hop 640)
+
+_UNIT_RE = re.compile(f"<{MUSIC_EMOJI}(\\d+)>")
+
+
+def codes_to_values(codes: np.ndarray | Sequence[Sequence[int]]) -> np.ndarray:
+    """Codes ``[4, frames]`` → unit values ``[4 * frames]`` (frame-major, codebook l offset by ``2048 * l``)."""
+    arr = np.asarray(codes)
+    if arr.ndim != 2 or arr.shape[0] != NUM_CODEBOOKS:
+        raise MusicUnitError(f"music codes must have shape [{NUM_CODEBOOKS}, frames], got {list(arr.shape)}")
+    if arr.size and (arr.min() < 0 or arr.max() >= CODEBOOK_SIZE):
+        raise MusicUnitError(f"music codes must lie in 0..{CODEBOOK_SIZE - 1}, got {arr.min()}..{arr.max()}")
+    offsets = (np.arange(NUM_CODEBOOKS, dtype=np.int64) * CODEBOOK_SIZE)[:, None]
+    return (arr.astype(np.int64) + offsets).T.reshape(-1)
+
+
+def values_to_codes(values: Iterable[int] | np.ndarray, lenient: bool = False) -> np.ndarray:
+    """Unit values → codes ``[4, frames]`` (int64); see the module docstring for ``lenient``."""
+    arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.int64).reshape(-1)
+    if lenient:
+        frames = arr.size // NUM_CODEBOOKS
+        return (arr[: frames * NUM_CODEBOOKS] % CODEBOOK_SIZE).reshape(frames, NUM_CODEBOOKS).T.copy()
+    if arr.size % NUM_CODEBOOKS:
+        raise MusicUnitError(
+            f"a music span of {arr.size} units is not whole frames: every frame has {NUM_CODEBOOKS} units"
+        )
+    if arr.size and (arr.min() < 0 or arr.max() >= NUM_VALUES):
+        raise MusicUnitError(f"music unit values must lie in 0..{NUM_VALUES - 1}, got {arr.min()}..{arr.max()}")
+    frame_major = arr.reshape(-1, NUM_CODEBOOKS)
+    layer = frame_major // CODEBOOK_SIZE
+    wrong = np.argwhere(layer != np.arange(NUM_CODEBOOKS)[None, :])
+    if wrong.size:
+        t, pos = (int(x) for x in wrong[0])
+        value = int(frame_major[t, pos])
+        raise MusicUnitError(
+            f"music unit {t * NUM_CODEBOOKS + pos} (value {value}) is out of phase: position {pos} of frame {t} "
+            f"must hold codebook {pos} (values {CODEBOOK_SIZE * pos}..{CODEBOOK_SIZE * (pos + 1) - 1})"
+        )
+    return (frame_major % CODEBOOK_SIZE).T.copy()
+
+
+def codes_to_llm_ids(codes: np.ndarray | Sequence[Sequence[int]]) -> list[int]:
+    """Codes ``[4, frames]`` → LLM ids ``41224 + value`` (without ``<somu>/<eomu>``)."""
+    return [MUSIC_UNIT_BASE_ID + int(v) for v in codes_to_values(codes)]
+
+
+def llm_ids_to_codes(ids: Iterable[int], lenient: bool = False) -> np.ndarray:
+    """LLM ids of music units → codes ``[4, frames]``; an id outside the music unit range is an error."""
+    arr = np.asarray(list(ids), dtype=np.int64)
+    bad = arr[(arr < MUSIC_UNIT_BASE_ID) | (arr >= MUSIC_UNIT_BASE_ID + NUM_VALUES)]
+    if bad.size:
+        raise MusicUnitError(f"id {int(bad[0])} is not a music unit (music units are ids {MUSIC_UNIT_BASE_ID}.."
+                             f"{MUSIC_UNIT_BASE_ID + NUM_VALUES - 1})")
+    return values_to_codes(arr - MUSIC_UNIT_BASE_ID, lenient=lenient)
+
+
+def unit_token(value: int) -> str:
+    """Token text of one music unit value, e.g. ``<🎶2048>``."""
+    return f"<{MUSIC_EMOJI}{int(value)}>"
+
+
+def codes_to_string(codes: np.ndarray | Sequence[Sequence[int]], tags: bool = True) -> str:
+    """The prompt text of a music span: ``<somu><🎶v>…<eomu>`` with no spaces (the tags can be left out)."""
+    body = "".join(unit_token(v) for v in codes_to_values(codes))
+    return START_TAG + body + END_TAG if tags else body
+
+
+def string_to_values(text: str) -> list[int]:
+    """Unit values of every ``<🎶n>`` token in ``text``, in order (tags and other text are ignored)."""
+    return [int(m) for m in _UNIT_RE.findall(text)]
+
+
+def string_to_codes(text: str, lenient: bool = False) -> np.ndarray:
+    """Codes ``[4, frames]`` from a music span's text."""
+    return values_to_codes(string_to_values(text), lenient=lenient)
