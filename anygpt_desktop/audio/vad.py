@@ -57,6 +57,12 @@ def to_int16(samples: np.ndarray) -> np.ndarray:
     return (np.clip(a.astype(np.float32), -1.0, 1.0) * 32767.0).round().astype(np.int16)
 
 
+def frame_dbfs(frame: np.ndarray) -> float:
+    """RMS level of an int16 frame in dBFS (−100 for digital silence)."""
+    ms = float(np.mean(np.square(frame, dtype=np.float64))) / (32768.0 * 32768.0)
+    return 10.0 * np.log10(ms) if ms > 1e-10 else -100.0
+
+
 class _FrameFeeder:
     """Splits chunks of any length into 30 ms int16 frames and counts the samples fed (the clock)."""
 
@@ -102,9 +108,12 @@ class VadConfig:
     """Hands-free endpointing settings (defaults suit conversational speech)."""
 
     aggressiveness: int = 2  # webrtcvad 0 (least) .. 3 (most eager to call audio non-speech)
+    energy_floor_dbfs: float = -55.0  # frames quieter than this (RMS) are never speech: webrtcvad alone
+    # calls faint steady noise "speech" for seconds after an utterance, which would keep it from ending
     start_window_frames: int = 10  # M: look at the last 300 ms ...
     start_voiced_frames: int = 6  # N: ... and start when at least this many are voiced
-    end_silence_ms: int = 700  # end after this much continuous non-speech
+    end_silence_ms: int = 700  # end after this much non-speech ...
+    end_voiced_ratio: float = 0.1  # ... i.e. at most this share of voiced frames in it (noise makes stray voiced frames)
     pre_roll_ms: int = 300  # audio kept from before the start window (the first syllable)
     tail_ms: int = 150  # trailing silence kept after the last voiced frame
     max_utterance_s: float = 30.0  # an utterance is cut (reason "max_length") at this length
@@ -118,6 +127,8 @@ class VadConfig:
             raise ValueError("need end_silence_ms >= 30, pre_roll_ms >= 0 and 0 <= tail_ms <= end_silence_ms")
         if self.max_utterance_s <= 0:
             raise ValueError("max_utterance_s must be positive")
+        if not 0.0 <= self.end_voiced_ratio < 0.5:
+            raise ValueError("end_voiced_ratio must be in [0, 0.5)")
 
 
 SpeechClassifier = Callable[[bytes, int], bool]
@@ -138,9 +149,10 @@ class Endpointer(_FrameFeeder):
     """Hands-free utterance detection.
 
     Idle: a ring buffer keeps the last ``start_window + pre_roll`` frames. When at least N of the last M frames are voiced,
-    ``SpeechStarted`` is emitted and the utterance begins with the whole ring buffer. In speech: ``end_silence_ms`` of
-    continuous non-speech ends it (``SpeechEnded``, keeping ``tail_ms`` of the silence); reaching ``max_utterance_s``
-    also ends it, and detection starts over. ``classifier`` defaults to webrtcvad; tests may inject their own.
+    ``SpeechStarted`` is emitted and the utterance begins with the whole ring buffer. In speech: when the last
+    ``end_silence_ms`` hold at most ``end_voiced_ratio`` voiced frames (and the newest frame is unvoiced) the utterance
+    ends (``SpeechEnded``, keeping ``tail_ms`` of that silence); reaching ``max_utterance_s`` also ends it, and
+    detection starts over. ``classifier`` defaults to webrtcvad; tests may inject their own.
     """
 
     def __init__(self, config: VadConfig | None = None, classifier: SpeechClassifier | None = None) -> None:
@@ -155,8 +167,8 @@ class Endpointer(_FrameFeeder):
             maxlen=c.start_window_frames + _frames(c.pre_roll_ms)
         )
         self._utt: list[np.ndarray] = []
+        self._recent: collections.deque[bool] = collections.deque(maxlen=self._end_frames)
         self._start_frame = 0
-        self._silent_run = 0
 
     @property
     def in_speech(self) -> bool:
@@ -166,7 +178,7 @@ class Endpointer(_FrameFeeder):
         """Forget everything (an utterance in progress is dropped); the clock keeps running."""
         self._ring.clear()
         self._utt = []
-        self._silent_run = 0
+        self._recent.clear()
 
     def flush(self) -> list[VadEvent]:
         """End an utterance in progress now (e.g. hands-free mode switched off); returns its ``SpeechEnded`` if any."""
@@ -175,7 +187,7 @@ class Endpointer(_FrameFeeder):
         return [self._end("flushed", keep=len(self._utt))]
 
     def _on_frame(self, frame: np.ndarray) -> list[VadEvent]:
-        voiced = bool(self._classify(frame.tobytes(), SAMPLE_RATE))
+        voiced = frame_dbfs(frame) >= self.config.energy_floor_dbfs and bool(self._classify(frame.tobytes(), SAMPLE_RATE))
         if not self._utt:
             self._ring.append((frame, voiced))
             window = list(self._ring)[-self.config.start_window_frames :]
@@ -184,16 +196,20 @@ class Endpointer(_FrameFeeder):
             self._utt = [f for f, _ in self._ring]
             self._ring.clear()
             self._start_frame = self._frames_fed + 1 - len(self._utt)
-            self._silent_run = 0
+            self._recent.clear()
             log.debug("speech started at %.2f s", self._start_frame * FRAME_MS / 1000)
             events: list[VadEvent] = [SpeechStarted(start_s=self._start_frame * FRAME_MS / 1000)]
             if len(self._utt) >= self._max_frames:
                 events.append(self._end("max_length", keep=len(self._utt)))
             return events
         self._utt.append(frame)
-        self._silent_run = 0 if voiced else self._silent_run + 1
-        if self._silent_run >= self._end_frames:
-            return [self._end("silence", keep=len(self._utt) - self._silent_run + self._tail_frames)]
+        self._recent.append(voiced)
+        if (
+            not voiced
+            and len(self._recent) == self._end_frames
+            and sum(self._recent) <= self.config.end_voiced_ratio * self._end_frames
+        ):
+            return [self._end("silence", keep=len(self._utt) - self._end_frames + self._tail_frames)]
         if len(self._utt) >= self._max_frames:
             return [self._end("max_length", keep=len(self._utt))]
         return []
@@ -201,7 +217,7 @@ class Endpointer(_FrameFeeder):
     def _end(self, reason: EndReason, keep: int) -> SpeechEnded:
         frames = self._utt[:keep]
         self._utt = []
-        self._silent_run = 0
+        self._recent.clear()
         audio = (np.concatenate(frames).astype(np.float32) / 32768.0) if frames else np.zeros(0, np.float32)
         start_s = self._start_frame * FRAME_MS / 1000
         log.debug("speech ended (%s): %.2f s", reason, len(audio) / SAMPLE_RATE)

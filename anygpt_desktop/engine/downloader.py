@@ -196,13 +196,13 @@ def download_file(
         raise DownloadError(f"cannot create the folder {dest.parent}: {exc.strerror or exc}") from exc
     expected_sha = sha256.lower() if sha256 else None
     last_status: HTTPStatusError | None = None
-    for url in url_list:
+    for i, url in enumerate(url_list):
         try:
             return _download_one(
                 url, dest, size, expected_sha, progress, cancel, retries, timeout, backoff_s, chunk_size
             )
         except HTTPStatusError as exc:
-            if exc.status in (401, 403, 404) and url is not url_list[-1]:
+            if exc.status in (401, 403, 404) and i < len(url_list) - 1:
                 logger.info("%s at %s; trying the next source", exc.status, url)
                 last_status = exc
                 continue
@@ -397,5 +397,5 @@ def _verify_and_commit(
             f"the download was deleted, run again to retry"
         )
     os.replace(part, dest)
-    logger.info("downloaded %s (%s)", dest, _human(actual_size))
+    logger.debug("downloaded %s (%s)", dest, _human(actual_size))
     return DownloadResult(path=dest, size=actual_size, sha256=actual_sha, url=url)

@@ -300,7 +300,7 @@ def download(
     report = DownloadReport()
     record = read_record(root)
     for comp in chosen:
-        logger.info("component %s: %s", comp.name, comp.purpose)
+        logger.debug("component %s: %s", comp.name, comp.purpose)
         for entry in comp.files:
             try:
                 _fetch(root, comp, entry.path, entry, report, progress, cancel, record, options)

@@ -55,13 +55,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-    problems = [(st.name, f) for st in statuses for f in st.files if f.state is not FileState.PRESENT]
+    # File lines only where a component is partly there (a wholly missing one is clear from its row).
+    problems = [
+        f
+        for st in statuses
+        if any(f.state is not FileState.MISSING for f in st.files if not f.optional)
+        for f in st.files
+        if f.state is not FileState.PRESENT and not (f.optional and f.state is FileState.MISSING)
+    ]
     if problems:
         print()
-        for name, f in problems:
-            opt = " (optional)" if f.optional else ""
+        for f in problems:
             detail = f": {f.detail}" if f.detail else ""
-            print(f"  {f.state.value:8} {f.dest}{opt}{detail}")
+            print(f"  {f.state.value:8} {f.dest}{detail}")
     ok = model_store.all_required_present(statuses)
     print()
     if ok:
@@ -102,6 +108,8 @@ class _ProgressBar:
         self.stream.write("\r" + text + "\x1b[K")
         self.stream.flush()
         self._dirty = True
+        if finished:
+            self.finish()
 
     def finish(self) -> None:
         if self._dirty:

@@ -212,3 +212,14 @@ def test_not_enough_free_space_is_reported_before_writing(server: FileServer, tm
     with pytest.raises(DiskFullError, match="not enough disk space"):
         download_file(url, tmp_path / "huge.bin", **FAST)
     assert not (tmp_path / "huge.bin").exists()
+
+
+def test_resume_through_a_hub_redirect_keeps_the_range(server: FileServer, tmp_path: Path) -> None:
+    data = payload(9000, seed=9)
+    server.add("/hub/y.bin", data)
+    server.knobs.redirect_linked["/hub/y.bin"] = (sha256(data), len(data))
+    dest = tmp_path / "y.bin"
+    part_path(dest).write_bytes(data[:4000])
+    download_file(server.url("/hub/y.bin"), dest, **FAST)
+    assert dest.read_bytes() == data
+    assert server.knobs.requests == [("/hub/y.bin", "bytes=4000-"), ("/_blob/hub/y.bin", "bytes=4000-")]

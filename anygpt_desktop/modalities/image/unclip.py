@@ -63,6 +63,13 @@ def _image_encoder_stand_in(projection_dim: int) -> Any:
     return CLIPVisionModelWithProjection(cfg)
 
 
+def _dtype_kwarg() -> str:
+    """``from_pretrained``'s dtype argument: ``dtype`` in recent diffusers, ``torch_dtype`` before."""
+    from diffusers.utils import deprecation_utils
+
+    return "dtype" if hasattr(deprecation_utils, "_TORCH_DTYPE_DEPRECATION_MESSAGE") else "torch_dtype"
+
+
 class UnclipDecoder:
     """``image_embeds`` [B, 1024] -> PIL images through Stable unCLIP."""
 
@@ -106,7 +113,7 @@ class UnclipDecoder:
         try:
             pipe = StableUnCLIPImg2ImgPipeline.from_pretrained(
                 self.folder,
-                torch_dtype=self.dtype,
+                **{_dtype_kwarg(): self.dtype},
                 image_encoder=_image_encoder_stand_in(embed_dim).to(self.dtype),
                 feature_extractor=None,
                 local_files_only=True,
@@ -174,11 +181,14 @@ class UnclipDecoder:
         embeds = torch.as_tensor(image_embeds).reshape(1, -1).to(self.device, self.dtype)
         latents = self._latents(seed).to(self.device, self.dtype)
         noise_gen = torch.Generator().manual_seed(seed if seed is not None else (self.seed or 0))
+        # PNDM (PLMS) runs 21 unet evaluations for 20 steps; report progress over the real count.
+        pipe.scheduler.set_timesteps(num_inference_steps)
+        total = len(pipe.scheduler.timesteps)
 
         def on_step(step: int, _t: Any, _latents: torch.Tensor) -> None:
             if state is None:
                 return
-            state.progress((step + 1) / num_inference_steps)
+            state.progress(min(1.0, (step + 1) / total))
             if state.cancelled():
                 raise ImageDecodeCancelled("image generation cancelled")
 
