@@ -1,7 +1,7 @@
 """Microphone capture: float32 mono chunks at 16 kHz, delivered to a queue and/or a callback, with a live input level.
 
 The PortAudio stream is made by a stream factory (default ``sounddevice.InputStream``), called with the keyword
-arguments ``samplerate, blocksize, device, channels, dtype, callback, finished_callback``; tests inject a fake one.
+arguments ``samplerate, blocksize, device, channels, dtype, latency, callback, finished_callback``; tests inject a fake one.
 If the device refuses 16 kHz the device's own rate is used and resampled with soxr. Nothing raised in the audio thread
 escapes: a failure (the device disappearing mid-recording, or no audio arriving for ``stall_timeout_s``) becomes a
 ``MicrophoneError`` that ``read()``/``check()`` raise and ``on_error`` receives; audio already delivered is kept.
@@ -59,8 +59,10 @@ class Microphone:
         device_rate: int | None = None,
         max_queue_s: float = 60.0,
         stall_timeout_s: float = 3.0,
+        latency: float | str = "high",
     ) -> None:
         self.device = device
+        self.latency = latency
         self.sample_rate = sample_rate
         self.block_ms = block_ms
         self._on_audio = on_audio
@@ -105,6 +107,7 @@ class Microphone:
                     device=self.device,
                     channels=1,
                     dtype="float32",
+                    latency=self.latency,
                     callback=self._callback,
                     finished_callback=self._finished,
                 )

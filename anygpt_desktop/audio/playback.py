@@ -1,7 +1,7 @@
 """Streaming playback: play float32 chunks as they are produced, interrupt at once, report position and the end.
 
 One ``StreamingPlayer`` keeps one output stream open (made by a stream factory, default ``sounddevice.OutputStream``,
-called with ``samplerate, blocksize, device, channels, dtype, callback, finished_callback``; tests inject a fake).
+called with ``samplerate, blocksize, device, channels, dtype, latency, callback, finished_callback``; tests inject a fake).
 An utterance: ``feed(chunk, sr)`` any number of times (playback starts with the first chunk), then ``end()``;
 ``finished`` is set when the last sample has been handed to the device (or at once by ``stop()``, the interrupt,
 which also aborts the stream so buffered sound is dropped too). The stream opens at the first chunk's rate; a device
@@ -41,9 +41,11 @@ class StreamingPlayer:
         channels: int = 1,
         block_ms: int = 20,
         device_rate: int | None = None,
+        latency: float | str = "high",
         on_finished: Callable[[bool], None] | None = None,
     ) -> None:
         self.device = device
+        self.latency = latency
         self.channels = channels
         self.block_ms = block_ms
         self._factory = stream_factory
@@ -251,6 +253,7 @@ class StreamingPlayer:
                     device=self.device,
                     channels=self.channels,
                     dtype="float32",
+                    latency=self.latency,
                     callback=self._callback,
                     finished_callback=self._stream_finished,
                 )

@@ -151,7 +151,7 @@ class Endpointer(_FrameFeeder):
     Idle: a ring buffer keeps the last ``start_window + pre_roll`` frames. When at least N of the last M frames are voiced,
     ``SpeechStarted`` is emitted and the utterance begins with the whole ring buffer. In speech: when the last
     ``end_silence_ms`` hold at most ``end_voiced_ratio`` voiced frames (and the newest frame is unvoiced) the utterance
-    ends (``SpeechEnded``, keeping ``tail_ms`` of that silence); reaching ``max_utterance_s`` also ends it, and
+    ends (``SpeechEnded``, keeping ``tail_ms`` after the last voiced frame); reaching ``max_utterance_s`` also ends it, and
     detection starts over. ``classifier`` defaults to webrtcvad; tests may inject their own.
     """
 
@@ -168,6 +168,7 @@ class Endpointer(_FrameFeeder):
         )
         self._utt: list[np.ndarray] = []
         self._recent: collections.deque[bool] = collections.deque(maxlen=self._end_frames)
+        self._last_voiced = 0  # index in _utt of the newest voiced frame
         self._start_frame = 0
 
     @property
@@ -197,6 +198,7 @@ class Endpointer(_FrameFeeder):
             self._ring.clear()
             self._start_frame = self._frames_fed + 1 - len(self._utt)
             self._recent.clear()
+            self._last_voiced = len(self._utt) - 1
             log.debug("speech started at %.2f s", self._start_frame * FRAME_MS / 1000)
             events: list[VadEvent] = [SpeechStarted(start_s=self._start_frame * FRAME_MS / 1000)]
             if len(self._utt) >= self._max_frames:
@@ -204,12 +206,14 @@ class Endpointer(_FrameFeeder):
             return events
         self._utt.append(frame)
         self._recent.append(voiced)
+        if voiced:
+            self._last_voiced = len(self._utt) - 1
         if (
             not voiced
             and len(self._recent) == self._end_frames
             and sum(self._recent) <= self.config.end_voiced_ratio * self._end_frames
         ):
-            return [self._end("silence", keep=len(self._utt) - self._end_frames + self._tail_frames)]
+            return [self._end("silence", keep=self._last_voiced + 1 + self._tail_frames)]
         if len(self._utt) >= self._max_frames:
             return [self._end("max_length", keep=len(self._utt))]
         return []

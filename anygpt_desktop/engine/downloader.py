@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
+from anygpt_desktop.engine.task_state import Cancelled
+
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, "int | None"], None]
@@ -37,6 +39,8 @@ _USER_AGENT = "anygpt-desktop-model-store/1"
 
 
 class CancelState(Protocol):
+    """Anything with ``cancelled()``, e.g. :class:`anygpt_desktop.engine.task_state.TaskState`."""
+
     def cancelled(self) -> bool: ...
 
 
@@ -68,8 +72,8 @@ class DiskFullError(DownloadError):
     """No space left on the device holding the models folder."""
 
 
-class DownloadCancelled(DownloadError):
-    """The cancel state asked to stop; the ``.part`` is kept for resuming."""
+class DownloadCancelled(DownloadError, Cancelled):
+    """The cancel state asked to stop; the ``.part`` is kept for resuming (also a task_state.Cancelled)."""
 
 
 @dataclass(frozen=True)
@@ -318,16 +322,21 @@ def _fetch_into_part(
             if start != offset:
                 part.unlink(missing_ok=True)
                 raise _Transient(f"server resumed at byte {start}, expected {offset}")
-            if info.total is None and total is not None:
-                info.total = total
+            server_total = total
             mode = "ab"
         else:
             if offset:
                 logger.info("server ignored the Range request for %s; restarting from zero", part.name)
                 offset = 0
-            if info.total is None and length and length.isdigit():
-                info.total = int(length)
+            server_total = int(length) if length and length.isdigit() else None
             mode = "wb"
+        if info.total is None:
+            info.total = server_total
+        elif server_total is not None and server_total != info.total:
+            part.unlink(missing_ok=True)
+            raise IntegrityError(
+                f"{part.name[:-5]}: the server's file has {server_total} bytes but {info.total} were expected"
+            )
 
         if info.total is not None:
             _check_free_space(part.parent, info.total - offset)

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from anygpt_desktop.engine.layout import CHAT_LLM
+from anygpt_desktop.engine.llm_manifest import ANYGPT_CHAT_CONFIG
 from anygpt_desktop.tiny_kit import added_tokens
 
 logger = logging.getLogger(__name__)
@@ -25,30 +26,12 @@ TOKENIZER_MODEL = Path(__file__).resolve().parent / "data" / "llama2_tokenizer.m
 
 # The released AnyGPT-chat config.json, with the widths shrunk (hidden 64, 2 layers, 4 heads, MLP 128).
 TINY_LLM_CONFIG: dict[str, Any] = {
-    "_name_or_path": "fnlp/AnyGPT-chat",
-    "architectures": ["LlamaForCausalLM"],
-    "attention_bias": False,
-    "bos_token_id": 1,
-    "eos_token_id": 2,
-    "hidden_act": "silu",
+    **ANYGPT_CHAT_CONFIG,
     "hidden_size": 64,
-    "initializer_range": 0.02,
     "intermediate_size": 128,
-    "max_position_embeddings": 2048,
-    "model_type": "llama",
     "num_attention_heads": 4,
     "num_hidden_layers": 2,
     "num_key_value_heads": 4,
-    "pad_token_id": 0,
-    "pretraining_tp": 1,
-    "rms_norm_eps": 1e-05,
-    "rope_scaling": None,
-    "rope_theta": 10000.0,
-    "tie_word_embeddings": False,
-    "torch_dtype": "float32",
-    "transformers_version": "4.34.1",
-    "use_cache": True,
-    "vocab_size": 53520,
 }
 GENERATION_CONFIG: dict[str, Any] = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0}
 

@@ -77,6 +77,12 @@ def fake_factory() -> FakeFactory:
     return FakeFactory()
 
 
+@pytest.fixture
+def make_factory() -> type[FakeFactory]:
+    """The FakeFactory class, e.g. ``make_factory(refuse=(16000,))`` (conftest modules are not importable by name)."""
+    return FakeFactory
+
+
 def speech_like(seconds: float, sr: int = 16000, f0: float = 140.0, seed: int = 0) -> np.ndarray:
     """A voiced-speech-like signal: a gliding harmonic series (f0 ~ 110-170 Hz, 1/k spectrum), syllable-rate (4 Hz)
     amplitude modulation that never drops to zero, formant-ish emphasis, and a little noise. float32, peak ~0.5."""

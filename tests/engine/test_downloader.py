@@ -223,3 +223,15 @@ def test_resume_through_a_hub_redirect_keeps_the_range(server: FileServer, tmp_p
     download_file(server.url("/hub/y.bin"), dest, **FAST)
     assert dest.read_bytes() == data
     assert server.knobs.requests == [("/hub/y.bin", "bytes=4000-"), ("/_blob/hub/y.bin", "bytes=4000-")]
+
+
+def test_task_state_cancel_is_honoured(server: FileServer, tmp_path: Path) -> None:
+    from anygpt_desktop.engine.task_state import Cancelled, TaskState
+
+    url = server.add("/t.bin", payload(1000))
+    state = TaskState()
+    state.cancel()
+    with pytest.raises(Cancelled):
+        download_file(url, tmp_path / "t.bin", cancel=state, **FAST)
+    assert not (tmp_path / "t.bin").exists()
+    assert server.knobs.requests == []

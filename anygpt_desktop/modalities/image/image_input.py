@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import BinaryIO
 
@@ -76,7 +77,9 @@ def open_image(source: str | os.PathLike[str] | bytes | BinaryIO, max_pixels: in
         stream = source
     try:
         try:
-            img = Image.open(stream)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # MAX_PIXELS is checked below
+                img = Image.open(stream)
         except UnidentifiedImageError:
             raise ImageInputError(f"{name} is not an image in a format this app can read") from None
         except Image.DecompressionBombError:

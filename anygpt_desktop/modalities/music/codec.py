@@ -12,13 +12,16 @@ normalisation), so the waveform goes straight to ``encode`` as ``[1, 1, T]`` wit
 from __future__ import annotations
 
 import logging
+import random
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import torch
 
+from anygpt_desktop.modalities.music.audio_file import DEFAULT_SEGMENT_S, load_music_file
 from anygpt_desktop.modalities.music.errors import MusicError, MusicModelError
-from anygpt_desktop.modalities.music.units import CODEBOOK_SIZE, NUM_CODEBOOKS
+from anygpt_desktop.modalities.music.units import CODEBOOK_SIZE, NUM_CODEBOOKS, values_to_codes
 
 logger = logging.getLogger(__name__)
 
@@ -98,3 +101,16 @@ class EncodecMusic:
         x = torch.from_numpy(arr.astype(np.int64)).to(self.device)[None, None]
         audio = self.model.decode(x, [None])[0]  # [1, 1, T]
         return audio[0, 0].float().cpu().numpy()
+
+    def encode_file(
+        self, path: str | Path, segment_s: float | None = DEFAULT_SEGMENT_S, rng: random.Random | None = None
+    ) -> np.ndarray:
+        """Codes ``[4, frames]`` of a music file's crop (see :func:`load_music_file`)."""
+        return self.encode(load_music_file(path, segment_s=segment_s, rng=rng).samples)
+
+    def decode_values(self, values: Iterable[int], lenient: bool = False) -> np.ndarray:
+        """Audio from music unit values (``<🎶n>`` numbers); ``lenient`` applies the reference's ``% 2048`` rule."""
+        codes = values_to_codes(values, lenient=lenient)
+        if codes.shape[1] == 0:
+            raise MusicError("the music span holds no complete frame")
+        return self.decode(codes)

@@ -1,0 +1,295 @@
+"""The conversation view: a scrolling column of turn bubbles with text, transcripts, images and audio players."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+logger = logging.getLogger(__name__)
+
+THUMB = 240
+
+
+class ImageDialog(QDialog):
+    """An image at full size with a Save button."""
+
+    def __init__(self, path: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.path = path
+        self.setWindowTitle(path.name)
+        self.setAccessibleName(f"Image {path.name}")
+        layout = QVBoxLayout(self)
+        scroll = QScrollArea()
+        label = QLabel()
+        label.setPixmap(QPixmap(str(path)))
+        label.setAccessibleName("Full-size image")
+        scroll.setWidget(label)
+        layout.addWidget(scroll)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Close)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.resize(720, 560)
+
+    def save(self) -> None:
+        save_copy(self, self.path, "Save image")
+
+
+def save_copy(parent: QWidget, path: Path, title: str) -> Path | None:
+    dest, _ = QFileDialog.getSaveFileName(parent, title, str(Path.home() / path.name))
+    if not dest:
+        return None
+    try:
+        shutil.copyfile(path, dest)
+    except OSError as exc:
+        QMessageBox.warning(parent, title, f"The file could not be saved: {exc.strerror or exc}")
+        return None
+    return Path(dest)
+
+
+class ImageThumb(QToolButton):
+    """A clickable thumbnail (Enter/Space/click enlarge it)."""
+
+    def __init__(self, path: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.path = path
+        pix = QPixmap(str(path))
+        if pix.isNull():
+            self.setText(f"(unreadable image {path.name})")
+        else:
+            scaled = pix.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+            self.setIcon(QIcon(scaled))
+            self.setIconSize(scaled.size())
+        self.setAutoRaise(True)
+        self.setToolTip("Click to enlarge")
+        self.setAccessibleName(f"Image {path.name}, press to enlarge")
+        self.clicked.connect(self.enlarge)
+        self.dialog: ImageDialog | None = None
+
+    def enlarge(self) -> None:
+        self.dialog = ImageDialog(self.path, self.window())
+        self.dialog.open()
+
+
+class AudioRow(QWidget):
+    """A play/stop button, a progress bar and a label for an audio file (music, a recorded reply, a dropped voice)."""
+
+    sig_play_requested = Signal(str)
+    sig_stop_requested = Signal()
+
+    def __init__(self, path: Path, label: str, seconds: float = 0.0, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.path = path
+        self.seconds = seconds
+        self.playing = False
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.button = QPushButton("▶ Play")
+        self.button.setAccessibleName(f"Play {label}")
+        self.button.clicked.connect(self._toggle)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumHeight(8)
+        self.progress.setAccessibleName(f"{label} playback position")
+        text = f"{label}: {path.name}" + (f" ({seconds:.1f} s)" if seconds else "")
+        self.label = QLabel(text)
+        self.save_button = QPushButton("Save…")
+        self.save_button.setAccessibleName(f"Save {label}")
+        self.save_button.clicked.connect(lambda: save_copy(self, self.path, f"Save {label}"))
+        row.addWidget(self.button)
+        row.addWidget(self.label)
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.save_button)
+
+    def _toggle(self) -> None:
+        if self.playing:
+            self.sig_stop_requested.emit()
+        else:
+            self.sig_play_requested.emit(str(self.path))
+
+    def set_playing(self, playing: bool) -> None:
+        self.playing = playing
+        self.button.setText("■ Stop" if playing else "▶ Play")
+        if not playing:
+            self.progress.setValue(0)
+
+    def set_position(self, seconds: float) -> None:
+        if self.seconds > 0:
+            self.progress.setValue(int(1000 * min(1.0, seconds / self.seconds)))
+
+
+class TurnWidget(QFrame):
+    """One bubble: role, transcript, text (streaming), media, speech state, timings on demand."""
+
+    def __init__(self, role: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.role = role
+        self.setObjectName(f"turn_{role}")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        who = "You" if role == "user" else "AnyGPT"
+        self.setAccessibleName(f"{who} turn")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(12, 8, 12, 8)
+        head = QHBoxLayout()
+        self.role_label = QLabel(who)
+        self.role_label.setObjectName("turn_role")
+        self.state_label = QLabel("")
+        self.state_label.setObjectName("turn_meta")
+        self.timings_button = QToolButton()
+        self.timings_button.setText("Timings")
+        self.timings_button.setCheckable(True)
+        self.timings_button.setAccessibleName("Show timings of this turn")
+        self.timings_button.setVisible(False)
+        head.addWidget(self.role_label)
+        head.addWidget(self.state_label)
+        head.addStretch(1)
+        head.addWidget(self.timings_button)
+        lay.addLayout(head)
+        self.transcript_label = self._text_label("Transcript")
+        self.transcript_label.setStyleSheet("font-style: italic;")
+        self.text_label = self._text_label("Text")
+        self.timings_label = self._text_label("Timings")
+        self.timings_label.setObjectName("turn_meta")
+        self.timings_button.toggled.connect(self.timings_label.setVisible)
+        self.media_layout = QVBoxLayout()
+        lay.addWidget(self.transcript_label)
+        lay.addWidget(self.text_label)
+        lay.addLayout(self.media_layout)
+        lay.addWidget(self.timings_label)
+        self.transcript = ""
+        self.text = ""
+        self.images: list[Path] = []
+        self.audio_rows: list[AudioRow] = []
+
+    def _text_label(self, what: str) -> QLabel:
+        label = QLabel()
+        label.setWordWrap(True)
+        label.setTextFormat(Qt.TextFormat.PlainText)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        label.setAccessibleName(what)
+        label.setVisible(False)
+        return label
+
+    def append_transcript(self, delta: str) -> None:
+        self.set_transcript(self.transcript + delta)
+
+    def set_transcript(self, text: str) -> None:
+        self.transcript = text
+        self.transcript_label.setText(f"🎤 {text}")
+        self.transcript_label.setVisible(bool(text))
+
+    def append_text(self, delta: str) -> None:
+        self.set_text(self.text + delta)
+
+    def set_text(self, text: str) -> None:
+        self.text = text
+        self.text_label.setText(text)
+        self.text_label.setVisible(bool(text))
+
+    def set_state(self, text: str) -> None:
+        self.state_label.setText(text)
+
+    def add_image(self, path: Path) -> ImageThumb:
+        self.images.append(path)
+        thumb = ImageThumb(path)
+        self.media_layout.addWidget(thumb, 0, Qt.AlignmentFlag.AlignLeft)
+        return thumb
+
+    def add_audio(self, path: Path, label: str, seconds: float = 0.0) -> AudioRow:
+        row = AudioRow(path, label, seconds)
+        self.audio_rows.append(row)
+        self.media_layout.addWidget(row)
+        return row
+
+    def set_timings(self, timings: dict[str, float]) -> None:
+        if not timings:
+            return
+        parts = []
+        for key, value in timings.items():
+            if key.endswith("per_s") or key.startswith("tokens"):
+                parts.append(f"{key.replace('_', ' ')}: {value:.1f}")
+            else:
+                parts.append(f"{key.replace('_', ' ')}: {value * 1000:.0f} ms" if value < 1 else f"{key}: {value:.2f} s")
+        self.timings_label.setText(" · ".join(parts))
+        self.timings_button.setVisible(True)
+
+
+class ConversationView(QScrollArea):
+    """The column of turns; keeps the newest turn in view while the user has not scrolled up."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setAccessibleName("Conversation")
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._inner = QWidget()
+        self._layout = QVBoxLayout(self._inner)
+        self._layout.setSpacing(10)
+        self._layout.addStretch(1)
+        self.setWidget(self._inner)
+        self.placeholder = QLabel("Say something (hold Space or the microphone button), type below, or drop an image or music file here.")
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setObjectName("turn_meta")
+        self._layout.insertWidget(0, self.placeholder)
+        self.turns: list[TurnWidget] = []
+        self._follow = True
+        self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
+        self.verticalScrollBar().rangeChanged.connect(self._on_range)
+
+    def _on_scrolled(self, value: int) -> None:
+        bar = self.verticalScrollBar()
+        self._follow = value >= bar.maximum() - 24
+
+    def _on_range(self, _lo: int, hi: int) -> None:
+        if self._follow:
+            self.verticalScrollBar().setValue(hi)
+
+    def add_turn(self, role: str) -> TurnWidget:
+        self.placeholder.setVisible(False)
+        turn = TurnWidget(role)
+        if role == "user":
+            turn.setMaximumWidth(10000)
+        self._layout.insertWidget(self._layout.count() - 1, turn)
+        self.turns.append(turn)
+        self._follow = True
+        QTimer.singleShot(0, lambda: self.verticalScrollBar().setValue(self.verticalScrollBar().maximum()))
+        return turn
+
+    def clear(self) -> None:
+        for t in self.turns:
+            t.setParent(None)
+            t.deleteLater()
+        self.turns = []
+        self.placeholder.setVisible(True)
+
+    def for_each_audio_row(self, fn: Callable[[AudioRow], None]) -> None:
+        for t in self.turns:
+            for r in t.audio_rows:
+                fn(r)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(640, 480)

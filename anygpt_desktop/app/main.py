@@ -1,0 +1,112 @@
+"""``anygpt-desktop`` (no subcommand): start the window; ``--demo`` uses the tiny kit; ``--self-test`` runs headless."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from anygpt_desktop.engine.layout import resolve_models_dir
+
+logger = logging.getLogger(__name__)
+
+DEMO_MARKER = ".demo-kit-complete"
+
+
+class EngineUnavailableError(RuntimeError):
+    """This build has no engine (``anygpt_desktop.engine.assistant``) yet."""
+
+
+def demo_models_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("anygpt-desktop", appauthor=False)) / "demo-models"
+
+
+def ensure_demo_kit(root: Path) -> Path:
+    """Write the tiny random model kit into ``root`` once (a marker file says it is complete)."""
+    if not (root / DEMO_MARKER).is_file():
+        from anygpt_desktop.tiny_kit import make_tiny
+
+        logger.info("writing the tiny demo model kit into %s", root)
+        make_tiny(root, seed=0)
+        (root / DEMO_MARKER).write_text("ok\n", encoding="utf-8")
+    return root
+
+
+def engine_factory(models_dir: Path, *, demo: bool, device: str | None) -> Any:
+    """A factory the worker thread calls: the real Assistant (after writing the demo kit), or one that explains why
+    there is none."""
+    try:
+        from anygpt_desktop.engine.assistant import Assistant
+    except ImportError as exc:
+        reason = str(exc)
+
+        def unavailable() -> Any:
+            raise EngineUnavailableError(
+                "this build has no engine yet (anygpt_desktop.engine.assistant cannot be imported: "
+                f"{reason}). The interface works, but no reply can be generated."
+            )
+
+        return unavailable
+
+    def make() -> Any:
+        if demo:
+            ensure_demo_kit(models_dir)
+        return Assistant(models_dir, device=device)
+
+    return make
+
+
+def choose_models_dir(args: argparse.Namespace, setting: str | None) -> Path:
+    if getattr(args, "demo", False):
+        return demo_models_dir()
+    return resolve_models_dir(getattr(args, "models", None), setting)
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    if getattr(args, "self_test", False):
+        from anygpt_desktop.app.self_test import run_self_test
+
+        return run_self_test(args)
+    from PySide6.QtWidgets import QApplication
+
+    from anygpt_desktop.app.main_window import MainWindow
+    from anygpt_desktop.app.settings import AppSettings
+    from anygpt_desktop.storage.history import HistoryError, HistoryStore
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("AnyGPT Desktop")
+    app.setDesktopFileName("anygpt-desktop")
+    settings = AppSettings()
+    models_dir = choose_models_dir(args, settings.get("models_dir") or None)
+    device = settings.get("device") or None
+    try:
+        history = HistoryStore()
+    except HistoryError as exc:
+        logger.error("%s", exc)
+        return 1
+    window = MainWindow(
+        engine_factory(models_dir, demo=args.demo, device=device),
+        history=history,
+        settings=settings,
+        models_dir=models_dir,
+        demo=args.demo,
+        device_label=f"device: {device or 'auto'}",
+    )
+    last = settings.get("last_conversation")
+    if last and any(c.id == last for c in history.conversations()):
+        window.open_conversation(last)
+    window.show()
+    code = int(app.exec())
+    window.close()
+    from anygpt_desktop.app.worker import STILL_RUNNING
+
+    if any(t.isRunning() for t, _w in STILL_RUNNING):
+        logger.warning("leaving while the engine is still busy")
+        logging.shutdown()
+        os._exit(code)  # a running QThread must not be destroyed by the interpreter's shutdown
+    return code

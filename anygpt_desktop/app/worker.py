@@ -1,0 +1,277 @@
+"""The one long-lived worker thread that owns the Assistant; the GUI talks to it only through queued signals.
+
+``EngineWorker`` (a QObject living in its own QThread) runs jobs one after another in that thread: load, turn, clear,
+restore. The GUI calls :class:`EngineClient` methods, which never block: they post a job and return. Engine events come
+back as ``sig_<thing>_<happened>`` signals (delivered in the GUI thread), each carrying the turn id so a view can
+ignore stale events. ``EngineClient.cancel()`` sets the ``TaskState`` of the running turn (and of queued ones) from the
+GUI thread; the engine polls it between steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from anygpt_desktop.engine.events import (
+    Event,
+    ImageReady,
+    MusicReady,
+    Notice,
+    SpeechChunk,
+    SpeechReady,
+    TextDelta,
+    TranscriptDelta,
+    TurnDone,
+    TurnFailed,
+)
+from anygpt_desktop.engine.requests import TurnRequest
+from anygpt_desktop.engine.task_state import Cancelled, TaskState
+
+logger = logging.getLogger(__name__)
+
+
+class AssistantLike(Protocol):
+    """What the app needs from ``anygpt_desktop.engine.assistant.Assistant``."""
+
+    def load(self, state: TaskState) -> None: ...
+    def turn(self, request: TurnRequest, state: TaskState) -> Iterator[Event]: ...
+    def clear(self) -> None: ...
+    def history_json(self) -> dict: ...
+    def restore(self, data: dict) -> None: ...
+
+
+AssistantFactory = Callable[[], AssistantLike]
+"""Called in the worker thread to build the assistant (so construction cost never lands on the GUI thread)."""
+
+
+@dataclass
+class _Job:
+    kind: str  # "load" | "turn" | "clear" | "restore"
+    turn_id: int = 0
+    request: TurnRequest | None = None
+    state: TaskState | None = None
+    data: dict | None = None
+
+
+class EngineWorker(QObject):
+    """Lives in the worker thread; every slot runs there."""
+
+    sig_model_progress = Signal(float, str)
+    sig_model_loaded = Signal(float)  # seconds it took
+    sig_model_failed = Signal(str, bool)  # reason, cancelled
+    sig_turn_started = Signal(int)
+    sig_transcript_updated = Signal(int, str)  # turn id, delta
+    sig_text_updated = Signal(int, str)
+    sig_speech_chunk_ready = Signal(int, object, int, bool)  # turn id, float32 audio, sample rate, final
+    sig_speech_saved = Signal(int, str, float)  # turn id, path, seconds
+    sig_image_ready = Signal(int, str, int, int)  # turn id, path, width, height
+    sig_music_ready = Signal(int, str, float)  # turn id, path, seconds
+    sig_notice_posted = Signal(int, str)
+    sig_turn_finished = Signal(int, object)  # turn id, TurnDone
+    sig_turn_failed = Signal(int, str, bool)  # turn id, reason, cancelled
+    sig_history_saved = Signal(int, object)  # turn id, Assistant.history_json() after the turn
+    sig_history_restored = Signal(bool, str)  # ok, message
+
+    def __init__(self, factory: AssistantFactory) -> None:
+        super().__init__()
+        self._factory = factory
+        self.assistant: AssistantLike | None = None
+
+    @Slot(object)
+    def run_job(self, job: _Job) -> None:
+        try:
+            if job.kind == "load":
+                self._load(job.state or TaskState())
+            elif job.kind == "turn":
+                self._turn(job)
+            elif job.kind == "clear":
+                if self.assistant is not None:
+                    self.assistant.clear()
+            elif job.kind == "restore":
+                self._restore(job.data or {})
+        except Exception:  # a bug must never kill the worker thread
+            logger.exception("worker job %s failed", job.kind)
+
+    def _load(self, state: TaskState) -> None:
+        start = time.perf_counter()
+        try:
+            state.check()
+            assistant = self._factory()
+            assistant.load(state)
+        except Cancelled:
+            self.sig_model_failed.emit("Loading was cancelled.", True)
+            return
+        except Exception as exc:
+            logger.debug("load failed:\n%s", traceback.format_exc())
+            self.sig_model_failed.emit(_reason(exc), False)
+            return
+        self.assistant = assistant
+        self.sig_model_loaded.emit(time.perf_counter() - start)
+
+    def _turn(self, job: _Job) -> None:
+        state = job.state or TaskState()
+        tid = job.turn_id
+        if self.assistant is None:
+            self.sig_turn_failed.emit(tid, "The models are not loaded yet.", False)
+            return
+        if state.cancelled():
+            self.sig_turn_failed.emit(tid, "Stopped before it started.", True)
+            return
+        self.sig_turn_started.emit(tid)
+        ended = False
+        try:
+            assert job.request is not None
+            for event in self.assistant.turn(job.request, state):
+                ended = self._emit(tid, event) or ended
+                if ended:
+                    break
+        except Cancelled:
+            self.sig_turn_failed.emit(tid, "Stopped.", True)
+            ended = True
+        except Exception as exc:
+            logger.debug("turn failed:\n%s", traceback.format_exc())
+            self.sig_turn_failed.emit(tid, _reason(exc), False)
+            ended = True
+        if not ended:
+            cancelled = state.cancelled()
+            self.sig_turn_failed.emit(tid, "Stopped." if cancelled else "The reply ended unexpectedly.", cancelled)
+        try:
+            self.sig_history_saved.emit(tid, self.assistant.history_json())
+        except Exception:
+            logger.exception("history_json failed")
+
+    def _emit(self, tid: int, event: Event) -> bool:
+        """Forward one event as a signal; True when it ends the turn."""
+        if isinstance(event, TextDelta):
+            self.sig_text_updated.emit(tid, event.text)
+        elif isinstance(event, TranscriptDelta):
+            self.sig_transcript_updated.emit(tid, event.text)
+        elif isinstance(event, SpeechChunk):
+            self.sig_speech_chunk_ready.emit(tid, event.audio, event.sample_rate, event.final)
+        elif isinstance(event, SpeechReady):
+            self.sig_speech_saved.emit(tid, str(event.path), event.seconds)
+        elif isinstance(event, ImageReady):
+            self.sig_image_ready.emit(tid, str(event.path), event.width, event.height)
+        elif isinstance(event, MusicReady):
+            self.sig_music_ready.emit(tid, str(event.path), event.seconds)
+        elif isinstance(event, Notice):
+            self.sig_notice_posted.emit(tid, event.message)
+        elif isinstance(event, TurnDone):
+            self.sig_turn_finished.emit(tid, event)
+            return True
+        elif isinstance(event, TurnFailed):
+            self.sig_turn_failed.emit(tid, event.reason, event.cancelled)
+            return True
+        else:
+            logger.warning("unknown engine event %r", event)
+        return False
+
+    def _restore(self, data: dict) -> None:
+        if self.assistant is None:
+            self.sig_history_restored.emit(False, "The models are not loaded yet.")
+            return
+        try:
+            if data:
+                self.assistant.restore(data)
+            else:
+                self.assistant.clear()
+        except Exception as exc:
+            self.sig_history_restored.emit(False, f"The model's memory of this conversation could not be restored: {_reason(exc)}")
+            return
+        self.sig_history_restored.emit(True, "")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text or type(exc).__name__
+
+
+STILL_RUNNING: list[tuple[QThread, EngineWorker]] = []
+
+
+class EngineClient(QObject):
+    """The GUI-side handle: owns the worker thread, posts jobs, cancels. Every method returns at once."""
+
+    _sig_post = Signal(object)
+
+    def __init__(self, factory: AssistantFactory, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.thread = QThread()
+        self.thread.setObjectName("anygpt-engine")
+        self.worker = EngineWorker(factory)
+        self.worker.moveToThread(self.thread)
+        self._sig_post.connect(self.worker.run_job)  # queued: the receiver lives in the worker thread
+        self._states: dict[int, TaskState] = {}
+        self._load_state: TaskState | None = None
+        self._next_id = 0
+        self.loaded = False
+        self.worker.sig_model_loaded.connect(self._on_loaded)
+        self.worker.sig_turn_finished.connect(lambda tid, _d: self._states.pop(tid, None))
+        self.worker.sig_turn_failed.connect(lambda tid, _r, _c: self._states.pop(tid, None))
+        self.thread.start()
+
+    def _on_loaded(self, _seconds: float) -> None:
+        self.loaded = True
+
+    def load(self) -> None:
+        self._load_state = TaskState(on_progress=lambda f, m: self.worker.sig_model_progress.emit(f, m))
+        self._sig_post.emit(_Job("load", state=self._load_state))
+
+    def cancel_load(self) -> None:
+        if self._load_state is not None:
+            self._load_state.cancel()
+
+    def submit(self, request: TurnRequest) -> int:
+        """Queue a turn; returns its id (signals carry it)."""
+        self._next_id += 1
+        state = TaskState()
+        self._states[self._next_id] = state
+        self._sig_post.emit(_Job("turn", turn_id=self._next_id, request=request, state=state))
+        return self._next_id
+
+    def cancel(self) -> None:
+        """Stop the running turn and drop the queued ones (each still reports ``sig_turn_failed`` cancelled)."""
+        for state in list(self._states.values()):
+            state.cancel()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._states)
+
+    def clear(self) -> None:
+        self._sig_post.emit(_Job("clear"))
+
+    def restore(self, data: dict | None) -> None:
+        self._sig_post.emit(_Job("restore", data=data or {}))
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Cancel everything and stop the thread (called when the window closes); False if it is still busy.
+
+        A thread still inside an uncancellable step is parked in ``STILL_RUNNING`` (destroying a running QThread
+        aborts the process); ``run_gui`` then leaves with ``os._exit``.
+        """
+        self.cancel()
+        self.cancel_load()
+        self.thread.quit()
+        if self.thread.wait(timeout_ms):
+            return True
+        logger.warning("the engine thread did not stop within %d ms", timeout_ms)
+        self.thread.setParent(None)
+        STILL_RUNNING.append((self.thread, self.worker))
+        return False
+
+
+def real_assistant_factory(models_dir: Path, device: str | None = None) -> AssistantFactory:
+    """A factory for the engine's Assistant; raises ``ImportError`` now if this build has none."""
+    from anygpt_desktop.engine.assistant import Assistant  # noqa: PLC0415  (optional until the engine lands)
+
+    def make() -> Any:
+        return Assistant(models_dir, device=device)
+
+    return make

@@ -1,0 +1,325 @@
+"""The assistant the GUI and the CLIs talk to: one conversational turn in, a stream of typed events out.
+
+``Assistant.turn`` is a plain generator taking a :class:`TaskState`, so it runs and is tested without threads or Qt;
+the GUI runs it in its one worker thread. History stays consistent: a turn that fails leaves no trace in it
+(the reference kept the dangling user message, spec §11.5); a cancelled turn is kept as far as it got.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from anygpt_desktop.engine.decode_loop import DecodeLoop, DecodeSettings
+from anygpt_desktop.engine.events import (
+    Event,
+    ImageReady,
+    MusicReady,
+    Notice,
+    SpeechChunk,
+    SpeechReady,
+    TextDelta,
+    TranscriptDelta,
+    TurnDone,
+    TurnFailed,
+)
+from anygpt_desktop.engine.layout import ModelPaths
+from anygpt_desktop.engine.llm import LoadedLLM, ModelLoadError, load_llm, pick_device
+from anygpt_desktop.engine.media import MUSIC_RATE, SPEECH_RATE, MediaModels
+from anygpt_desktop.engine.outputs import unique_path
+from anygpt_desktop.engine.requests import TurnRequest
+from anygpt_desktop.engine.speech_output import SpeechOutput
+from anygpt_desktop.engine.task_state import TaskState
+from anygpt_desktop.protocol import stream_parser as sp
+from anygpt_desktop.protocol.prompts import Conversation, interleaved_user_message
+from anygpt_desktop.protocol.reference_compat import ReplyExtractionError, chat_reply
+from anygpt_desktop.protocol.text_tokenizer import Segment, UserText
+from anygpt_desktop.protocol.units import music_codes_to_units, music_units_to_codes, units_to_string
+from anygpt_desktop.protocol.vocab import EXPECTED_IDS
+
+logger = logging.getLogger(__name__)
+
+_COLON_ID = 584  # "▁:" — the prompt ends with "[MMGPT]" ":"
+
+
+class InputError(ValueError):
+    """A user input that cannot be used; the message is for the user."""
+
+
+@dataclass
+class AssistantSettings:
+    device: str | None = None  # "cuda", "cpu" or None for automatic
+    dtype: str | None = None  # "float16", "bfloat16", "float32" or None for automatic
+    seed: int | None = None
+    output_dir: Path | None = None  # default: <models>/../outputs
+    default_voice: Path | None = None  # a recording used when a turn gives none; None = SoundStorm unprompted
+    decode: DecodeSettings = field(default_factory=DecodeSettings)
+
+
+@dataclass
+class _TurnOutput:
+    """What one generation produced, for history and the final event."""
+
+    ids: list[int] = field(default_factory=list)
+    ended: str | None = None
+    text: str = ""
+    transcript: str = ""
+
+
+class Assistant:
+    """Owns the models of one models folder and the conversation."""
+
+    def __init__(self, models_dir: Path | str, device: str | None = None, settings: AssistantSettings | None = None) -> None:
+        self.settings = settings or AssistantSettings()
+        if device is not None:
+            self.settings.device = device
+        self.paths = ModelPaths(Path(models_dir))
+        self.conversation = Conversation()
+        self.llm: LoadedLLM | None = None
+        self.media: MediaModels | None = None
+        self._loop: DecodeLoop | None = None
+        self._turn_count = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def load(self, state: TaskState | None = None, llm_folder: Path | None = None) -> None:
+        """Load the LLM (the media models load on first use). Raises :class:`ModelLoadError` with a readable reason."""
+        state = state or TaskState()
+        state.progress(0.05, "loading the language model")
+        self.llm = load_llm(llm_folder or self.paths.chat_llm, self.settings.device, self.settings.dtype)
+        state.check()
+        self._loop = DecodeLoop(self.llm)
+        self.media = MediaModels(self.paths.root, self.llm.device, seed=self.settings.seed)
+        state.progress(1.0, "ready")
+
+    @property
+    def output_dir(self) -> Path:
+        return self.settings.output_dir or self.paths.root.parent / "outputs"
+
+    def clear(self) -> None:
+        self.conversation.clear()
+        if self._loop is not None:
+            self._loop.reset()
+
+    def history_json(self) -> dict:
+        return self.conversation.to_json()
+
+    def restore(self, data: dict) -> None:
+        self.conversation = Conversation.from_json(data)
+        if self._loop is not None:
+            self._loop.reset()
+
+    # -- a chat turn -------------------------------------------------------------------------------------------
+    def turn(self, request: TurnRequest, state: TaskState | None = None, forced_ids: Sequence[int] | None = None) -> Iterator[Event]:
+        """Run one chat turn, yielding events. ``forced_ids`` makes the LLM emit given ids (tests, benchmarks)."""
+        state = state or TaskState()
+        if self.llm is None:
+            yield TurnFailed("the models are not loaded yet")
+            return
+        if request.is_empty():
+            yield TurnFailed("nothing to send: type something, speak, or drop a file")
+            return
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        try:
+            user = self._user_message(request, timings)
+        except (InputError, ModelLoadError, ValueError, OSError) as exc:
+            yield TurnFailed(str(exc))
+            return
+        segments = self.conversation.render(user)
+        prompt_ids = self.llm.tokenizer.encode(segments)
+        settings = self._chat_settings(request)
+        out = _TurnOutput()
+        try:
+            yield from self._generate(prompt_ids, settings, request, state, out, timings, start, forced_ids)
+        except ModelLoadError as exc:
+            yield TurnFailed(str(exc))
+            return
+        except torch.cuda.OutOfMemoryError:  # pragma: no cover - needs a GPU
+            yield TurnFailed("the GPU ran out of memory during this turn; try a shorter input or the CPU")
+            return
+        self._store(user, out, cancelled=state.cancelled())
+        timings["total"] = time.perf_counter() - start
+        if state.cancelled():
+            yield TurnFailed("stopped", cancelled=True)
+            return
+        stats = {"new_tokens": self._loop.last_stats.new_tokens, "cached_tokens": self._loop.last_stats.cached_tokens}
+        yield TurnDone(out.text, out.transcript, timings, stats)
+
+    def _user_message(self, request: TurnRequest, timings: dict[str, float]) -> list[Segment]:
+        assert self.media is not None
+        t = time.perf_counter()
+        images = [units_to_string("image", self._image_units(p)) for p in request.images]
+        music = [units_to_string("music", music_codes_to_units(self._music_codes(p))) for p in request.music]
+        speech = [units_to_string("speech", self._speech_file_units(p)) for p in request.speech_files]
+        if request.speech is not None:
+            if len(request.speech) < SPEECH_RATE // 10:
+                raise InputError("the recording is too short (under 0.1 s); hold the key while you speak")
+            speech.append(units_to_string("speech", self.media.speech_units(request.speech)))
+        timings["encode_inputs"] = time.perf_counter() - t
+        return interleaved_user_message(UserText(request.text.strip()), images=images, music=music, speech=speech)
+
+    def _image_units(self, path: Path) -> list[int]:
+        assert self.media is not None
+        return self.media.image_units(Path(path))
+
+    def _music_codes(self, path: Path) -> np.ndarray:
+        assert self.media is not None
+        return self.media.music_codes(Path(path))
+
+    def _speech_file_units(self, path: Path) -> list[int]:
+        assert self.media is not None
+        return self.media.speech_file_units(Path(path))
+
+    def _chat_settings(self, request: TurnRequest) -> DecodeSettings:
+        base = self.settings.decode
+        wants = request.output_modality
+        if wants is None and (request.speech is not None or request.speech_files):
+            wants = "speech"  # a spoken instruction gets a spoken reply ("...give reply and voice")
+        seed = base.seed if base.seed is not None else self.settings.seed
+        if seed is not None:
+            seed += self._turn_count
+        return DecodeSettings(
+            text=base.text, speech=base.speech, image=base.image, music=base.music,
+            max_text_tokens=base.max_text_tokens, max_speech_units=base.max_speech_units,
+            max_music_units=base.max_music_units, max_new_tokens=base.max_new_tokens,
+            force_modality=wants if wants in ("speech", "image", "music") else None, seed=seed,
+        )
+
+    def _voice(self, request: TurnRequest):  # -> VoicePrompt | None
+        assert self.media is not None
+        path = request.voice_prompt or self.settings.default_voice
+        return self.media.voices.from_file(path) if path else None
+
+    # -- generation shared by chat turns and base tasks ---------------------------------------------------------
+    def _generate(
+        self,
+        prompt_ids: list[int],
+        settings: DecodeSettings,
+        request: TurnRequest,
+        state: TaskState,
+        out: _TurnOutput,
+        timings: dict[str, float],
+        start: float,
+        forced_ids: Sequence[int] | None,
+        label: str = "",
+    ) -> Iterator[Event]:
+        assert self.llm is not None and self._loop is not None and self.media is not None
+        self._turn_count += 1
+        parser = sp.StreamParser(self.llm.tokenizer)
+        speech: SpeechOutput | None = None
+        chunk_index = 0
+        finished_spans: list[sp.SpanFinished] = []
+        label = label or request.text or "reply"
+
+        def handle(events: list[sp.Event]) -> Iterator[Event]:
+            nonlocal speech
+            for ev in events:
+                if isinstance(ev, sp.TextDelta):
+                    yield (TranscriptDelta(ev.text) if ev.channel == "transcript" else TextDelta(ev.text))
+                elif isinstance(ev, sp.SpanStarted) and ev.modality == "speech" and speech is None:
+                    try:
+                        voice = self._voice(request)
+                        self.media.speechtokenizer, self.media.soundstorm  # load now, report a missing file clearly
+                    except Exception as exc:  # noqa: BLE001 - a voice or model problem must not end the turn
+                        yield Notice(f"no spoken reply: {exc}")
+                        continue
+                    speech = SpeechOutput(self.media, voice, state, seed=settings.seed)
+                elif isinstance(ev, sp.UnitsDelta) and ev.modality == "speech" and speech is not None:
+                    speech.push(ev.units)
+                elif isinstance(ev, sp.SpanFinished):
+                    finished_spans.append(ev)
+                elif isinstance(ev, sp.Diagnostic) and ev.code in ("invalid_span", "unclosed_span"):
+                    yield Notice(ev.message)
+
+        def audio_events(chunks: list[np.ndarray]) -> Iterator[Event]:
+            nonlocal chunk_index
+            for chunk in chunks:
+                if "first_audio" not in timings:
+                    timings["first_audio"] = time.perf_counter() - start
+                yield SpeechChunk(chunk, SPEECH_RATE, chunk_index)
+                chunk_index += 1
+
+        for token in self._loop.run(prompt_ids, settings, state, forced_ids):
+            out.ids.append(token)
+            yield from handle(parser.feed(token))
+            if speech is not None:
+                yield from audio_events(speech.poll())
+        yield from handle(parser.finish())
+        stats = self._loop.last_stats
+        timings["prefill"] = stats.prefill_seconds
+        timings["decode"] = stats.seconds
+        timings["tokens_per_second"] = stats.tokens_per_second
+        out.ended = parser.ended
+        out.text = parser.text("reply")
+        out.transcript = parser.text("transcript")
+
+        if speech is not None:
+            t = time.perf_counter()
+            yield from audio_events(list(speech.finish()))
+            timings["speech_tail"] = time.perf_counter() - t
+            if speech.error is not None:
+                yield Notice(f"the spoken reply failed: {speech.error}")
+            audio = speech.audio()
+            if len(audio) and not state.cancelled():
+                path = unique_path(self.output_dir, label, "speech", ".wav")
+                sf.write(path, audio, SPEECH_RATE, subtype="FLOAT")
+                yield SpeechReady(path, SPEECH_RATE, len(audio) / SPEECH_RATE)
+        for span in finished_spans:
+            if state.cancelled() or not span.valid or span.modality == "speech":
+                continue
+            try:
+                if span.modality == "image":
+                    yield self._render_image(span.units, state, label, timings)
+                elif span.modality == "music":
+                    yield self._render_music(span.units, label, timings)
+            except Exception as exc:  # noqa: BLE001 - one failed medium must not lose the turn
+                logger.exception("%s output failed", span.modality)
+                yield Notice(f"the {span.modality} could not be produced: {exc}")
+
+    def _render_image(self, units: Sequence[int], state: TaskState, label: str, timings: dict[str, float]) -> Event:
+        assert self.media is not None
+        t = time.perf_counter()
+        image = self.media.image.decode(list(units), state=state, seed=self.settings.seed)
+        path = unique_path(self.output_dir, label, "image", ".png")
+        image.save(path)
+        timings["image"] = time.perf_counter() - t
+        return ImageReady(path, image.width, image.height)
+
+    def _render_music(self, units: Sequence[int], label: str, timings: dict[str, float]) -> Event:
+        assert self.media is not None
+        t = time.perf_counter()
+        codes = np.asarray(music_units_to_codes(list(units)), dtype=np.int64)
+        wav = np.asarray(self.media.music.decode(codes), dtype=np.float32).reshape(-1)
+        path = unique_path(self.output_dir, label, "music", ".wav")
+        sf.write(path, wav, MUSIC_RATE, subtype="FLOAT")
+        timings["music"] = time.perf_counter() - t
+        return MusicReady(path, MUSIC_RATE, len(wav) / MUSIC_RATE)
+
+    # -- history -----------------------------------------------------------------------------------------------
+    def _store(self, user: list[Segment], out: _TurnOutput, cancelled: bool) -> None:
+        """Append the turn as the reference would have stored it (": reply" with spaced units)."""
+        assert self.llm is not None
+        ids = list(out.ids)
+        if not ids or (cancelled and not out.text and not any(i >= 32004 for i in ids)):
+            return  # nothing worth keeping
+        roles = {EXPECTED_IDS["[Human]"], EXPECTED_IDS["[MMGPT]"], EXPECTED_IDS["[AnyGPT]"]}
+        cut = next((k for k, i in enumerate(ids) if i in roles), len(ids))  # the model began another turn
+        ids = [i for i in ids[:cut] if i != 2]
+        if not ids or ids[-1] not in (EXPECTED_IDS["<eos>"], EXPECTED_IDS["<eom>"]):
+            ids.append(EXPECTED_IDS["<eos>"])
+        decoded = self.llm.tokenizer.decode([EXPECTED_IDS["[MMGPT]"], _COLON_ID] + ids)
+        try:
+            reply = chat_reply(decoded)
+        except ReplyExtractionError:
+            logger.warning("turn not stored: no reply could be extracted")
+            return
+        self.conversation.append_user(user)
+        self.conversation.append_assistant(reply)
+

@@ -1,0 +1,123 @@
+"""The media models one assistant needs, loaded on first use from a models folder (no Qt)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from anygpt_desktop.engine.layout import ModelPaths
+from anygpt_desktop.engine.llm import ModelLoadError
+
+logger = logging.getLogger(__name__)
+
+SPEECH_RATE = 16000
+MUSIC_RATE = 32000
+MAX_SPEECH_INPUT_SECONDS = 60.0  # 3000 units: beyond this the prompt no longer fits the model's context
+MUSIC_INPUT_SECONDS = 5.0  # the chat CLI's crop and the pre-training clip length (spec §6)
+
+
+class MediaModels:
+    """SpeechTokenizer, SoundStorm, SEED+unCLIP and Encodec, each loaded the first time it is needed."""
+
+    def __init__(self, models_root: Path, device: torch.device, seed: int | None = None) -> None:
+        self.paths = ModelPaths(Path(models_root))
+        self.device = device
+        self.seed = seed
+        self._lock = threading.Lock()
+        self._speechtokenizer: Any = None
+        self._soundstorm: Any = None
+        self._image: Any = None
+        self._music: Any = None
+        self._voices: Any = None
+
+    def _require(self, path: Path, what: str) -> None:
+        if not path.exists():
+            raise ModelLoadError(f"the {what} is missing ({path}); open the model manager to download it")
+
+    def _speech_dtype(self) -> torch.dtype:
+        return torch.float16 if self.device.type == "cuda" else torch.float32
+
+    @property
+    def speechtokenizer(self) -> Any:
+        with self._lock:
+            if self._speechtokenizer is None:
+                from anygpt_desktop.modalities.speech.speechtokenizer import load_speechtokenizer
+
+                self._require(self.paths.speechtokenizer_ckpt, "speech tokenizer")
+                self._require(self.paths.speechtokenizer_config, "speech tokenizer config")
+                # the codec stays in fp32: its RVQ decisions and LSTMs are sensitive, and it is small
+                self._speechtokenizer = load_speechtokenizer(
+                    self.paths.speechtokenizer_config, self.paths.speechtokenizer_ckpt, device=self.device
+                )
+            return self._speechtokenizer
+
+    @property
+    def soundstorm(self) -> Any:
+        with self._lock:
+            if self._soundstorm is None:
+                from anygpt_desktop.modalities.speech.soundstorm import load_soundstorm
+
+                self._require(self.paths.soundstorm_ckpt, "SoundStorm model")
+                self._soundstorm = load_soundstorm(self.paths.soundstorm_ckpt, device=self.device, dtype=self._speech_dtype())
+            return self._soundstorm
+
+    @property
+    def voices(self) -> Any:
+        if self._voices is None:
+            from anygpt_desktop.modalities.speech.voice import VoicePromptCache
+
+            self._voices = VoicePromptCache(self.speechtokenizer)
+        return self._voices
+
+    @property
+    def image(self) -> Any:
+        with self._lock:
+            if self._image is None:
+                from anygpt_desktop.modalities.image.image_codec import ImageCodec
+
+                self._require(self.paths.seed_quantizer, "SEED image tokenizer")
+                self._image = ImageCodec(self.paths.root, device=str(self.device), seed=self.seed)
+            return self._image
+
+    @property
+    def music(self) -> Any:
+        with self._lock:
+            if self._music is None:
+                from anygpt_desktop.modalities.music.codec import EncodecMusic
+
+                self._require(self.paths.encodec_32k, "Encodec 32 kHz music codec")
+                self._music = EncodecMusic.load(self.paths.encodec_32k, device=self.device)
+            return self._music
+
+    # -- inputs ------------------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def speech_units(self, wav: np.ndarray) -> list[int]:
+        """16 kHz float32 mono → the LLM's speech units (SpeechTokenizer RVQ layer 0, 50 per second)."""
+        x = torch.as_tensor(np.ascontiguousarray(wav), dtype=torch.float32, device=self.device)[None, None]
+        codes = self.speechtokenizer.encode(x)
+        return [int(u) for u in codes[0, 0].tolist()]
+
+    def speech_file_units(self, path: Path) -> list[int]:
+        from anygpt_desktop.audio.files import load_audio
+
+        # the reference keeps channel 0 of a speech instruction (spec §4.1)
+        wav = load_audio(path, SPEECH_RATE, channel_rule="first", max_seconds=MAX_SPEECH_INPUT_SECONDS)
+        return self.speech_units(wav)
+
+    def image_units(self, path: Path) -> list[int]:
+        return list(self.image.encode(path))
+
+    def music_codes(self, path: Path) -> np.ndarray:
+        from anygpt_desktop.modalities.music.audio_file import load_music_file
+
+        clip = load_music_file(path, segment_s=MUSIC_INPUT_SECONDS)
+        return np.asarray(self.music.encode(clip.samples))
+
+    def release_images(self) -> None:
+        if self._image is not None:
+            self._image.release()

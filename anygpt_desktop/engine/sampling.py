@@ -1,0 +1,70 @@
+"""Next-token sampling with HF's semantics (repetition penalty, temperature, top-k, top-p), one step at a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from anygpt_desktop.protocol.decoding import effective_config
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    do_sample: bool = True
+    temperature: float = 1.0
+    top_k: int = 50
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+
+    @classmethod
+    def from_reference(cls, config_name: str) -> "SamplingParams":
+        """The values the reference ran with for a config file (e.g. top-k 50 where the file names none)."""
+        c = effective_config(config_name)
+        return cls(
+            do_sample=bool(c["do_sample"]),
+            temperature=float(c["temperature"]),
+            top_k=int(c["top_k"] or 0),
+            top_p=float(c["top_p"]),
+            repetition_penalty=float(c["repetition_penalty"] or 1.0),
+        )
+
+
+def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
+    """HF's rule: for every id already in the sequence, divide a positive logit by ``penalty``, multiply a negative."""
+    if penalty == 1.0:
+        return logits
+    picked = logits[seen]
+    logits = logits.clone()
+    logits[seen] = torch.where(picked < 0, picked * penalty, picked / penalty)
+    return logits
+
+
+def choose(
+    logits: torch.Tensor,
+    params: SamplingParams,
+    allowed: torch.Tensor | None,
+    seen: torch.Tensor | None,
+    generator: torch.Generator | None,
+) -> int:
+    """One id from a ``[V]`` float logits vector; ``allowed`` masks the ids the grammar permits."""
+    logits = logits.float()
+    if allowed is not None:
+        logits = logits.masked_fill(~allowed, float("-inf"))
+    if seen is not None:
+        logits = apply_repetition_penalty(logits, seen, params.repetition_penalty)
+    if not params.do_sample:
+        return int(torch.argmax(logits))
+    if params.temperature != 1.0:
+        logits = logits / max(params.temperature, 1e-5)
+    if params.top_k and params.top_k < logits.numel():
+        kth = torch.topk(logits, params.top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if params.top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=False)
+        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        remove = cumulative <= (1 - params.top_p)
+        remove[-1] = False
+        logits = logits.masked_fill(remove.scatter(0, order, remove), float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    return int(torch.multinomial(probs, 1, generator=generator))
