@@ -72,6 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--only", help="comma-separated families (folders under golden/, plus 'manifests')")
     verify.set_defaults(func=_cmd_verify)
 
+    for name, target, help_text in (
+        ("chat", "anygpt_desktop.engine.cli_runners:run_chat", "chat on the command line (reference line grammar or plain text)"),
+        ("base", "anygpt_desktop.engine.cli_runners:run_base", "base-model tasks: 'text|image|a cat', 'speech|text|q.wav', ..."),
+    ):
+        runner = sub.add_parser(name, help=help_text)
+        runner.add_argument("--models", dest="models", default=argparse.SUPPRESS)
+        runner.add_argument("--output-dir", default="outputs", help="where images, speech and music are saved")
+        runner.add_argument("--seed", type=int, default=None)
+        runner.add_argument("--device", default=None, help="cuda, cpu or auto")
+        runner.set_defaults(func=_lazy(target))
+
     bench = sub.add_parser("bench", help="print speed figures")
     bench.add_argument("what", choices=["speech", "image", "turn"])
     bench.add_argument("--models", dest="models", default=argparse.SUPPRESS)

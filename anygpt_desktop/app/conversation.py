@@ -98,7 +98,9 @@ class AudioRow(QWidget):
     sig_play_requested = Signal(str)
     sig_stop_requested = Signal()
 
-    def __init__(self, path: Path, label: str, seconds: float = 0.0, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, path: Path, label: str, seconds: float = 0.0, show_name: bool = True, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.path = path
         self.seconds = seconds
@@ -113,7 +115,7 @@ class AudioRow(QWidget):
         self.progress.setTextVisible(False)
         self.progress.setMaximumHeight(8)
         self.progress.setAccessibleName(f"{label} playback position")
-        text = f"{label}: {path.name}" + (f" ({seconds:.1f} s)" if seconds else "")
+        text = (f"{label}: {path.name}" if show_name else label) + (f" ({seconds:.1f} s)" if seconds else "")
         self.label = QLabel(text)
         self.save_button = QPushButton("Save…")
         self.save_button.setAccessibleName(f"Save {label}")
@@ -181,6 +183,10 @@ class TurnWidget(QFrame):
         lay.addWidget(self.timings_label)
         self.transcript = ""
         self.text = ""
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(40)
+        self._flush_timer.timeout.connect(self._flush_text)
         self.images: list[Path] = []
         self.audio_rows: list[AudioRow] = []
 
@@ -202,12 +208,19 @@ class TurnWidget(QFrame):
         self.transcript_label.setVisible(bool(text))
 
     def append_text(self, delta: str) -> None:
-        self.set_text(self.text + delta)
+        """Streamed text: ``self.text`` is current at once; the label is repainted at most every 40 ms."""
+        self.text += delta
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
 
     def set_text(self, text: str) -> None:
         self.text = text
-        self.text_label.setText(text)
-        self.text_label.setVisible(bool(text))
+        self._flush_text()
+
+    def _flush_text(self) -> None:
+        self._flush_timer.stop()
+        self.text_label.setText(self.text)
+        self.text_label.setVisible(bool(self.text))
 
     def set_state(self, text: str) -> None:
         self.state_label.setText(text)
@@ -218,8 +231,8 @@ class TurnWidget(QFrame):
         self.media_layout.addWidget(thumb, 0, Qt.AlignmentFlag.AlignLeft)
         return thumb
 
-    def add_audio(self, path: Path, label: str, seconds: float = 0.0) -> AudioRow:
-        row = AudioRow(path, label, seconds)
+    def add_audio(self, path: Path, label: str, seconds: float = 0.0, show_name: bool = True) -> AudioRow:
+        row = AudioRow(path, label, seconds, show_name)
         self.audio_rows.append(row)
         self.media_layout.addWidget(row)
         return row

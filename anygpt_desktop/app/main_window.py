@@ -145,6 +145,8 @@ class MainWindow(QMainWindow):
         title.setObjectName("turn_role")
         self.conv_list = QListWidget()
         self.conv_list.setAccessibleName("Conversation list")
+        self.conv_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.conv_list.setTextElideMode(Qt.TextElideMode.ElideRight)
         title.setBuddy(self.conv_list)
         buttons = QHBoxLayout()
         self.new_button = self._button("New", "Start a new conversation", "new")
@@ -180,7 +182,7 @@ class MainWindow(QMainWindow):
         self.level.setRange(0, 60)
         self.level.setOrientation(Qt.Orientation.Vertical)
         self.level.setTextVisible(False)
-        self.level.setFixedWidth(8)
+        self.level.setFixedSize(8, 28)
         self.level.setAccessibleName("Input level")
         self.input = QLineEdit()
         self.input.setPlaceholderText("Type a message…  (Enter sends, Esc stops)")
@@ -306,7 +308,7 @@ class MainWindow(QMainWindow):
         self.mic.sig_level_changed.connect(lambda db: self.level.setValue(int(max(0.0, db + 60.0))))
         self.mic.sig_error_occurred.connect(lambda msg: self.statusBar().showMessage(msg, 10000))
         self.hands_free.toggled.connect(self._on_hands_free)
-        self.audio_out.sig_playback_failed.connect(lambda msg: self.statusBar().showMessage(f"No sound: {msg}", 10000))
+        self.audio_out.sig_playback_failed.connect(lambda msg: self.statusBar().showMessage(msg, 10000))
         self.audio_out.sig_playback_finished.connect(self._on_playback_finished)
         self._pos_timer = QTimer(self)
         self._pos_timer.setInterval(100)
@@ -491,10 +493,10 @@ class MainWindow(QMainWindow):
     def _store(self, tid: int, interrupted: bool, timings: dict[str, float]) -> None:
         p = self.pending.pop(tid)
         if p.speech_chunks and p.speech_path is None:
-            p.speech_path = save_wav(self._tmp / f"reply_{tid}_{time.time_ns()}.wav", np.concatenate(p.speech_chunks), p.speech_rate)
+            p.speech_path = save_wav(self._tmp / f"reply-{tid}.wav", np.concatenate(p.speech_chunks), p.speech_rate)
         if p.speech_path is not None:
             seconds = sum(len(c) for c in p.speech_chunks) / p.speech_rate if p.speech_chunks else 0.0
-            self._wire_row(p.widget.add_audio(p.speech_path, "Spoken reply", seconds))
+            self._wire_row(p.widget.add_audio(p.speech_path, "Spoken reply", seconds, show_name=False))
         p.user_widget.set_state("")
         if not self.pending:
             self.stop_button.setEnabled(self.audio_out.playing)
@@ -688,7 +690,7 @@ class MainWindow(QMainWindow):
                 else:
                     label = {"music": "Music", "speech": "Spoken" if turn.role == "assistant" else "Recording",
                              "voice": "Reply voice"}[m.kind]
-                    self._wire_row(w.add_audio(m.path, label))
+                    self._wire_row(w.add_audio(m.path, label, show_name=m.kind != "speech"))
             w.set_timings(turn.timings)
         self.refresh_conversations()
         if self.model_state == "ready":

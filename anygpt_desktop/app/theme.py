@@ -8,11 +8,11 @@ from PySide6.QtWidgets import QApplication
 _COLORS = {
     "light": {
         "window": "#f5f6f8", "base": "#ffffff", "text": "#1d1f23", "button": "#e9ebef", "highlight": "#2f6fdb",
-        "user": "#dde8fb", "assistant": "#ffffff", "border": "#c9ced6", "muted": "#5c6370",
+        "user": "#dde8fb", "assistant": "#ffffff", "border": "#c9ced6", "muted": "#5c6370", "disabled": "#a0a6b0",
     },
     "dark": {
         "window": "#1e2025", "base": "#2a2d33", "text": "#e6e8eb", "button": "#363a42", "highlight": "#5b8def",
-        "user": "#27406b", "assistant": "#2a2d33", "border": "#474c55", "muted": "#a4abb6",
+        "user": "#27406b", "assistant": "#2a2d33", "border": "#474c55", "muted": "#a4abb6", "disabled": "#6b717c",
     },
 }
 
@@ -36,6 +36,8 @@ def apply_theme(app: QApplication, name: str) -> None:
     ]:
         pal.setColor(role, QColor(c[key]))
     pal.setColor(QPalette.ColorRole.HighlightedText, QColor("#ffffff"))
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.WindowText, QPalette.ColorRole.ButtonText):
+        pal.setColor(QPalette.ColorGroup.Disabled, role, QColor(c["disabled"]))
     app.setPalette(pal)
     app.setStyleSheet(
         f"""

@@ -150,7 +150,8 @@ class Microphone:
     def read(self, timeout: float | None = None) -> np.ndarray | None:
         """The next chunk (float32 mono at ``sample_rate``), or ``None`` after ``timeout`` seconds without one.
 
-        Raises the ``MicrophoneError`` once the queue is drained if the device failed or stalled.
+        Raises the ``MicrophoneError`` once the queue is drained if the device failed or stalled (a stall is only
+        noticed when a timeout expires, so pass one).
         """
         try:
             item = self._queue.get(timeout=timeout) if timeout is None or timeout > 0 else self._queue.get_nowait()

@@ -45,7 +45,10 @@ def portaudio_error() -> type[BaseException]:
 
 
 def refresh_devices() -> None:
-    """Re-scan devices (PortAudio only sees devices, and PULSE_SERVER changes, present when it was initialised)."""
+    """Re-scan devices (PortAudio only sees the devices, and the PULSE_SERVER, present when it was initialised).
+
+    Call it only while no stream is open: it restarts PortAudio.
+    """
     sd = load_sounddevice()
     sd._terminate()  # sounddevice exposes no public re-scan; these two are its documented-in-source way to do it
     sd._initialize()

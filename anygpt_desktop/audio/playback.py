@@ -7,6 +7,7 @@ An utterance: ``feed(chunk, sr)`` any number of times (playback starts with the 
 which also aborts the stream so buffered sound is dropped too). The stream opens at the first chunk's rate; a device
 that refuses it gets its default rate, and chunks at any other rate are resampled (soxr streaming, HQ).
 ``position_s`` counts the seconds of the utterance handed to the device (it leads the speaker by the output latency).
+``on_finished(interrupted)`` may run on PortAudio's thread: keep it short (set a flag, post a Qt signal).
 """
 
 from __future__ import annotations
@@ -86,8 +87,18 @@ class StreamingPlayer:
             data = self._convert(data, sample_rate)
             if data.size:
                 self._chunks.append(data)
-            if not self._active:
-                self._start()
+            start, stream = not self._active, self._stream
+            self._active = True
+        if start:  # outside the lock: PortAudio may run the callback (which takes the lock) while starting
+            try:
+                stream.start()
+            except Exception as exc:
+                with self._lock:
+                    self._active = False
+                    self._chunks.clear()
+                    self._ended = True
+                    self._finish(interrupted=True)
+                raise PlaybackError(f"Playback could not start on the sound output device: {exc}") from exc
 
     def end(self) -> None:
         """No more chunks for this utterance; ``finished`` is set once everything queued has played."""
@@ -266,13 +277,3 @@ class StreamingPlayer:
             return
         self._finish(interrupted=True)
         raise PlaybackError(f"The sound output device could not be opened: {last_exc}") from last_exc
-
-    def _start(self) -> None:
-        try:
-            self._stream.start()
-        except Exception as exc:
-            self._chunks.clear()
-            self._ended = True
-            self._finish(interrupted=True)
-            raise PlaybackError(f"Playback could not start on the sound output device: {exc}") from exc
-        self._active = True

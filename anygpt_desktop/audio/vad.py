@@ -213,7 +213,15 @@ class Endpointer(_FrameFeeder):
             and len(self._recent) == self._end_frames
             and sum(self._recent) <= self.config.end_voiced_ratio * self._end_frames
         ):
-            return [self._end("silence", keep=self._last_voiced + 1 + self._tail_frames)]
+            keep = self._last_voiced + 1 + self._tail_frames
+            window_start = len(self._utt) - self._end_frames
+            flags = list(self._recent)
+            rest = [
+                (self._utt[i], i >= window_start and flags[i - window_start]) for i in range(keep, len(self._utt))
+            ]
+            ended = self._end("silence", keep=keep)
+            self._ring.extend(rest)  # the silence after the utterance is the pre-roll of the next one
+            return [ended]
         if len(self._utt) >= self._max_frames:
             return [self._end("max_length", keep=len(self._utt))]
         return []

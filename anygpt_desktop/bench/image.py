@@ -1,4 +1,4 @@
-"""``anygpt-desktop bench image``: SEED encode / de-tokenise time at full size (random weights) and unCLIP time per step.
+"""``anygpt-desktop bench image``: SEED encode/de-tokenise time at full size (random weights), unCLIP time per step.
 
 The SEED networks are built on ``meta`` at the released sizes, materialised with ``to_empty`` and filled with random
 values (no download needed). The unCLIP figure uses the models folder's ``stable-diffusion-2-1-unclip`` when
@@ -34,7 +34,7 @@ def _random_init(model: torch.nn.Module, gen: torch.Generator) -> None:
             elif t.dim() == 1:
                 t.zero_()
             else:
-                t.copy_(torch.randn(t.shape, generator=gen) * 0.02)
+                t.normal_(0.0, 0.02, generator=gen)
 
 
 def full_size_seed(device: torch.device, dtype: torch.dtype) -> tuple[EvaViT, SeedQuantizer]:
@@ -113,7 +113,8 @@ def main(args: argparse.Namespace) -> int:
     print(f"image bench on {device} ({name})")
     seed = bench_seed(device)
     print(f"SEED encode (EVA ViT-g + Q-Former + VQ), full size, random weights: {seed['encode_s'] * 1000:.0f} ms")
-    print(f"SEED de-tokenise (32 units -> image_embeds), full size, random weights: {seed['detokenise_s'] * 1000:.1f} ms")
+    detok_ms = seed["detokenise_s"] * 1000
+    print(f"SEED de-tokenise (32 units -> image_embeds), full size, random weights: {detok_ms:.1f} ms")
     with tempfile.TemporaryDirectory() as tmp:
         folder = _unclip_folder(getattr(args, "models", None), Path(tmp))
         if folder is None:
@@ -125,3 +126,8 @@ def main(args: argparse.Namespace) -> int:
             f"{un['unclip_per_step_s'] * 1000:.1f} ms per unet step, {un['unclip_total_s']:.2f} s for 20 steps"
         )
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point for the ``anygpt_desktop.bench`` dispatcher (same as ``main``)."""
+    return main(args)

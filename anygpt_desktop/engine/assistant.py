@@ -107,6 +107,10 @@ class Assistant:
         if self._loop is not None:
             self._loop.reset()
 
+    def reset_cache(self) -> None:
+        if self._loop is not None:
+            self._loop.reset()
+
     def history_json(self) -> dict:
         return self.conversation.to_json()
 
@@ -137,7 +141,7 @@ class Assistant:
         settings = self._chat_settings(request)
         out = _TurnOutput()
         try:
-            yield from self._generate(prompt_ids, settings, request, state, out, timings, start, forced_ids)
+            yield from self.generate(prompt_ids, settings, request, state, out, timings, start, forced_ids)
         except ModelLoadError as exc:
             yield TurnFailed(str(exc))
             return
@@ -198,7 +202,7 @@ class Assistant:
         return self.media.voices.from_file(path) if path else None
 
     # -- generation shared by chat turns and base tasks ---------------------------------------------------------
-    def _generate(
+    def generate(
         self,
         prompt_ids: list[int],
         settings: DecodeSettings,

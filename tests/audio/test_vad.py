@@ -117,6 +117,16 @@ def test_end_silence_and_tail_are_configurable() -> None:
     assert long.in_speech
 
 
+def test_back_to_back_utterances_keep_their_pre_roll() -> None:
+    cfg = VadConfig(pre_roll_ms=150, end_silence_ms=300, tail_ms=0)  # pre-roll 5 frames, end after 10
+    ev = Endpointer(cfg, classifier=loud_classifier).feed_audio(pattern("1" * 15 + "." * 12 + "1" * 15 + "." * 12))
+    assert kinds(ev) == ["SpeechStarted", "SpeechEnded"] * 2
+    assert frame_ids(ev[1].utterance) == list(range(15))
+    # second: voiced from 27, trigger at 32 (window 23..32), 5 pre-roll frames -> starts at 18, inside the pause
+    assert frame_ids(ev[3].utterance) == list(range(18, 42))
+    assert ev[2].start_s == pytest.approx(18 * 0.03)
+
+
 def test_stray_voiced_frames_in_the_pause_do_not_hold_the_utterance() -> None:
     cfg = VadConfig(pre_roll_ms=0, end_silence_ms=600, end_voiced_ratio=0.1, tail_ms=0)  # 20 frames, <= 2 voiced
     stray = "." * 9 + "1" + "." * 9 + "1" + "." * 20

@@ -1,4 +1,4 @@
-"""The tiny stable-diffusion-2-1-unclip folder: loads as StableUnCLIPImg2ImgPipeline and draws from a 1024-d embedding."""
+"""The tiny stable-diffusion-2-1-unclip folder: loads as StableUnCLIPImg2ImgPipeline, draws from a 1024-d embedding."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ MANIFEST_PROVIDERS = ("unet", "vae", "text_encoder", "image_normalizer")
 
 @pytest.fixture(scope="module")
 def unclip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny(tmp_path_factory.mktemp("unclip_kit"), seed=0, components=["unclip"]) / "stable-diffusion-2-1-unclip"
+    root = make_tiny(tmp_path_factory.mktemp("unclip_kit"), seed=0, components=["unclip"])
+    return root / "stable-diffusion-2-1-unclip"
 
 
 def test_layout_and_real_scheduler_configs(unclip_dir: Path) -> None:

@@ -1,4 +1,4 @@
-"""The SEED tokenizer v2 networks (spec §5.1): EVA ViT-g/14, the causal Q-Former with its VQ codebook, and the de-tokeniser.
+"""SEED tokenizer v2 networks (spec §5.1): EVA ViT-g/14, the causal Q-Former with its VQ codebook, the de-tokeniser.
 
 Module and parameter names follow the released checkpoints so that ``seed_quantizer.pt`` and ``eva_vit_g.pth`` load
 unchanged. Sizes come from dataclass configs; ``eva_config_from_state`` and ``seed_config_from_state`` read them back
@@ -349,9 +349,12 @@ class Codebook(nn.Module):
         self.embedding = nn.Embedding(size, dim)
 
     def nearest(self, z: torch.Tensor) -> torch.Tensor:
-        """Index of the closest code (squared L2, expanded as |z|^2 + |e|^2 - 2 z.e) for each vector of ``z``."""
-        flat = z.reshape(-1, z.shape[-1])
-        codes = self.embedding.weight
+        """Index of the closest code (squared L2, expanded as |z|^2 + |e|^2 - 2 z.e) for each vector of ``z``.
+
+        Distances are computed in fp32 even for an fp16 model, so near-ties resolve as in the fp32 reference.
+        """
+        flat = z.reshape(-1, z.shape[-1]).float()
+        codes = self.embedding.weight.float()
         dist = flat.pow(2).sum(1, keepdim=True) + codes.pow(2).sum(1) - 2 * flat @ codes.t()
         return dist.argmin(dim=1).view(z.shape[:-1])
 
@@ -382,7 +385,11 @@ class SeedQuantizer(nn.Module):
         )
         d1, d2, d3 = cfg.down_dims
         self.image_down = nn.Sequential(
-            nn.Linear(h, d1, bias=False), nn.ReLU(), nn.Linear(d1, d2, bias=False), nn.ReLU(), nn.Linear(d2, d3, bias=False)
+            nn.Linear(h, d1, bias=False),
+            nn.ReLU(),
+            nn.Linear(d1, d2, bias=False),
+            nn.ReLU(),
+            nn.Linear(d2, d3, bias=False),
         )
         self.distill_image_proj = nn.Linear(cfg.num_queries * d3, cfg.image_embed_dim)
 

@@ -1,11 +1,12 @@
 """Released ``stable-diffusion-2-1-unclip`` component configs, and their state-dict key lists built on ``meta``.
 
 The configs are the released files (``_diffusers_version 0.15.0.dev0``); the tiny kit derives its small pipeline from
-them. Name mapping between library versions: diffusers 0.42 names the UNet, VAE and image-normalizer tensors exactly as
-diffusers 0.20.2 does (VAE mid-block attention ``to_q/to_k/to_v/to_out.0``; diffusers converts the deprecated
-``query/key/value/proj_attn`` of old files on load), and needs no renaming. transformers 5's ``CLIPTextModel`` drops the ``text_model.`` prefix in memory (its
-conversion mapping strips it on load) while 4.x and the released file keep it, so ``released_text_encoder_key`` adds it
-back (``text_model.embeddings.position_ids`` is a non-persistent buffer in both versions and is not listed).
+them. Name mapping between library versions: diffusers 0.42 names the UNet, VAE and image-normalizer
+tensors exactly as diffusers 0.20.2 does (VAE mid-block attention ``to_q/to_k/to_v/to_out.0``; diffusers converts the
+deprecated ``query/key/value/proj_attn`` of old files on load), so they need no renaming. transformers 5's
+``CLIPTextModel`` drops the ``text_model.`` prefix in memory (its conversion mapping strips it on load) while 4.x and
+the released file keep it, so ``released_text_encoder_key`` adds it back (``text_model.embeddings.position_ids`` is a
+non-persistent buffer in both versions and is not listed).
 """
 
 from __future__ import annotations
@@ -190,8 +191,8 @@ def text_encoder_state_spec(manifest: Mapping[str, Any]) -> StateSpec:
     """The released ``text_encoder/`` weights (transformers ``CLIPTextModel``), listed in float32 like the manifest."""
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    fields = {k: v for k, v in TEXT_ENCODER_CONFIG.items() if k not in ("_name_or_path", "architectures", "model_type",
-                                                                         "torch_dtype", "transformers_version")}
+    skip = ("_name_or_path", "architectures", "model_type", "torch_dtype", "transformers_version")
+    fields = {k: v for k, v in TEXT_ENCODER_CONFIG.items() if k not in skip}
     with torch.device("meta"):
         model = CLIPTextModel(CLIPTextConfig(**fields))
     return {released_text_encoder_key(k): v for k, v in _spec(model.float()).items()}

@@ -17,7 +17,9 @@ def _gradient(w: int = 40, h: int = 30) -> Image.Image:
     return Image.fromarray(np.stack([x, y, 255 - x], axis=-1), "RGB")
 
 
-@pytest.mark.parametrize("fmt,ext", [("PNG", "png"), ("JPEG", "jpg"), ("WEBP", "webp"), ("BMP", "bmp"), ("TIFF", "tif")])
+@pytest.mark.parametrize(
+    "fmt,ext", [("PNG", "png"), ("JPEG", "jpg"), ("WEBP", "webp"), ("BMP", "bmp"), ("TIFF", "tif")]
+)
 def test_common_formats(tmp_path: Path, fmt: str, ext: str) -> None:
     path = tmp_path / f"img.{ext}"
     _gradient().save(path, fmt)

@@ -50,7 +50,8 @@ def test_every_stage_matches_reference(golden: Path, golden_tok: SeedTokenizer) 
 
 
 def test_detokeniser_matches_reference(golden: Path, golden_tok: SeedTokenizer) -> None:
-    for ids_file, ref_file in (("ids.npy", "image_embeds.npy"), ("decode_only_ids.npy", "decode_only_image_embeds.npy")):
+    cases = (("ids.npy", "image_embeds.npy"), ("decode_only_ids.npy", "decode_only_image_embeds.npy"))
+    for ids_file, ref_file in cases:
         ref = np.load(golden / ref_file)
         got = golden_tok.image_embeds(torch.from_numpy(np.load(golden / ids_file))).numpy()
         assert got.shape == (1, 1024)
@@ -130,3 +131,14 @@ def test_sizes_read_from_state(golden: Path) -> None:
     assert (cfg.hidden, cfg.layers, cfg.intermediate, cfg.vision_width) == (96, 2, 192, 64)
     assert (cfg.cross_attention_freq, cfg.codebook_size, cfg.decoder_depth, cfg.image_embed_dim) == (2, 8192, 4, 1024)
     assert eva_heads_for_width(1408) == 16 and eva_heads_for_width(64) == 4
+
+
+def test_half_precision_path(golden: Path) -> None:
+    """The CUDA configuration (fp16 weights, fp32 ln_vision and VQ distances), exercised on the CPU."""
+    tok = SeedTokenizer(golden / "seed_quantizer.pt", golden / "eva_vit_g.pth", device="cpu", dtype=torch.float16)
+    trace = tok.trace(torch.from_numpy(np.load(golden / "preprocessed.npy")))
+    assert trace.vit_ln_out.dtype == torch.float16
+    np.testing.assert_array_equal(trace.ids.numpy(), np.load(golden / "ids.npy"))
+    embeds = tok.image_embeds(torch.from_numpy(np.load(golden / "ids.npy")))
+    assert embeds.dtype == torch.float16
+    assert np.abs(embeds.float().numpy() - np.load(golden / "image_embeds.npy")).max() < 2e-3

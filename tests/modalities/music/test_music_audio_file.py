@@ -77,8 +77,7 @@ def test_reference_crop(reference_dir: Path) -> None:
 
     music = reference_dir / "golden" / "music"
     expected = json.loads((music / "expected.json").read_text(encoding="utf-8"))
-    clip = load_music_file(
-        reference_dir / expected["music_file"], segment_s=expected["segment_s"], rng=random.Random(expected["python_random_seed"])
-    )
+    rng = random.Random(expected["python_random_seed"])
+    clip = load_music_file(reference_dir / expected["music_file"], segment_s=expected["segment_s"], rng=rng)
     assert clip.start_frame == expected["crop_start_sample"]
     np.testing.assert_array_equal(clip.samples, np.load(music / "input_32k.npy"))

@@ -78,6 +78,6 @@ def test_file_to_units_to_audio(codec: EncodecMusic, tmp_path: Path) -> None:
     values = units.codes_to_values(codes)
     audio = codec.decode_values(values)
     assert audio.shape == (50 * 640,)
-    np.testing.assert_allclose(codec.decode_values(values[1:], lenient=True)[: 49 * 640].shape, (49 * 640,))
+    assert codec.decode_values(values[1:], lenient=True).shape == (49 * 640,)  # shifted: 199 units -> 49 frames
     with pytest.raises(MusicError, match="no complete frame"):
         codec.decode_values(values[:3], lenient=True)

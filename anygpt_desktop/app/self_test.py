@@ -1,0 +1,129 @@
+"""``anygpt-desktop --self-test``: the whole voice path headless, with a WAV file as the microphone.
+
+The WAV (a bundled utterance, or ``$ANYGPT_SELF_TEST_WAV``) is fed in 30 ms blocks through the hands-free endpointer,
+the detected utterance goes through the app's engine worker thread (demo mode: the tiny kit, unless ``--models`` is
+given), and the spoken reply is streamed into the playback queue without a sound card. Prints a summary; exit 0/1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from anygpt_desktop.audio.files import read_audio
+from anygpt_desktop.audio.vad import Endpointer, SpeechEnded, VadConfig
+
+logger = logging.getLogger(__name__)
+
+BUNDLED_WAV = Path(__file__).resolve().parent / "data" / "self_test_speech.wav"
+LOAD_TIMEOUT_S = 900.0
+TURN_TIMEOUT_S = 600.0
+
+
+def detect_utterance(wav: np.ndarray) -> tuple[np.ndarray | None, int]:
+    """Feed ``wav`` (16 kHz) like a microphone, then 1.5 s of silence; the first utterance and how many were found."""
+    vad = Endpointer(VadConfig())
+    block = 480
+    stream = np.concatenate([np.zeros(8000, np.float32), wav, np.zeros(24000, np.float32)])
+    ended: list[SpeechEnded] = []
+    for i in range(0, len(stream), block):
+        ended += [e for e in vad.feed_audio(stream[i : i + block]) if isinstance(e, SpeechEnded)]
+    ended += [e for e in vad.flush() if isinstance(e, SpeechEnded)]
+    return (ended[0].utterance if ended else None), len(ended)
+
+
+def _wait(app: Any, predicate: Any, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        app.processEvents()
+        time.sleep(0.01)
+    return True
+
+
+def run_self_test(args: argparse.Namespace) -> int:
+    from PySide6.QtCore import QCoreApplication
+
+    from anygpt_desktop.app.main import choose_models_dir, demo_models_dir, engine_factory
+    from anygpt_desktop.app.worker import EngineClient
+    from anygpt_desktop.engine.requests import TurnRequest
+
+    app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
+    lines: list[str] = []
+    ok = True
+
+    def report(name: str, passed: bool, detail: str) -> None:
+        nonlocal ok
+        ok = ok and passed
+        lines.append(f"[{'ok' if passed else 'FAIL'}] {name}: {detail}")
+
+    wav_path = Path(os.environ.get("ANYGPT_SELF_TEST_WAV") or BUNDLED_WAV)
+    try:
+        wav = read_audio(wav_path, 16000).wav
+    except Exception as exc:
+        report("microphone input", False, f"{wav_path}: {exc}")
+        return _finish(lines, False)
+    utterance, count = detect_utterance(wav)
+    report("voice activity detection", utterance is not None,
+           f"{count} utterance(s) in {len(wav) / 16000:.2f} s of input; the first is {len(utterance) / 16000:.2f} s "
+           "with pre-roll and tail"
+           if utterance is not None else "no speech detected")
+    if utterance is None:
+        return _finish(lines, False)
+
+    demo = bool(getattr(args, "demo", False) or not getattr(args, "models", None))
+    models_dir = demo_models_dir() if demo else choose_models_dir(args, None)
+    client = EngineClient(engine_factory(models_dir, demo=demo, device=None))
+    state: dict[str, Any] = {"speech": [], "text": "", "transcript": "", "media": []}
+    w = client.worker
+    w.sig_model_loaded.connect(lambda s: state.__setitem__("loaded", s))
+    w.sig_model_failed.connect(lambda r, c: state.__setitem__("load_failed", r))
+    w.sig_text_updated.connect(lambda t, d: state.__setitem__("text", state["text"] + d))
+    w.sig_transcript_updated.connect(lambda t, d: state.__setitem__("transcript", state["transcript"] + d))
+    w.sig_speech_chunk_ready.connect(lambda t, a, sr, f: state["speech"].append((time.perf_counter(), len(a) / sr)))
+    w.sig_image_ready.connect(lambda t, p, *_: state["media"].append(p))
+    w.sig_music_ready.connect(lambda t, p, *_: state["media"].append(p))
+    w.sig_turn_finished.connect(lambda t, d: state.__setitem__("done", d))
+    w.sig_turn_failed.connect(lambda t, r, c: state.__setitem__("failed", r))
+    try:
+        start = time.perf_counter()
+        client.load()
+        _wait(app, lambda: "loaded" in state or "load_failed" in state, LOAD_TIMEOUT_S)
+        if "loaded" not in state:
+            report("models", False, f"{models_dir}: {state.get('load_failed', 'timed out')}")
+            return _finish(lines, False)
+        report("models", True, f"{'demo kit' if demo else 'models'} in {models_dir} loaded in {time.perf_counter() - start:.1f} s")
+        start = time.perf_counter()
+        client.submit(TurnRequest(speech=utterance, output_modality="speech"))
+        _wait(app, lambda: "done" in state or "failed" in state, TURN_TIMEOUT_S)
+        total = time.perf_counter() - start
+        if "done" not in state:
+            report("turn", False, state.get("failed", f"no reply within {TURN_TIMEOUT_S:.0f} s"))
+            return _finish(lines, False)
+        done = state["done"]
+        spoken = sum(s for _t, s in state["speech"])
+        first = (state["speech"][0][0] - start) if state["speech"] else None
+        report("turn", True, f"{total:.2f} s; transcript {len(done.transcript or state['transcript'])} chars, "
+               f"reply {len(done.reply_text or state['text'])} chars")
+        report("spoken reply", bool(state["speech"]),
+               f"{len(state['speech'])} chunks, {spoken:.2f} s of audio" + (f", first after {first:.2f} s" if first else ""))
+        if done.timings:
+            lines.append("      timings: " + ", ".join(f"{k}={v:.3f}" for k, v in done.timings.items()))
+    finally:
+        client.shutdown(timeout_ms=30000)
+    return _finish(lines, ok)
+
+
+def _finish(lines: list[str], ok: bool) -> int:
+    out = "\n".join(["AnyGPT Desktop self-test", *lines, "PASSED" if ok else "FAILED"])
+    sys.stdout.write(out + "\n")  # the summary is this command's output (library code logs)
+    sys.stdout.flush()
+    return 0 if ok else 1

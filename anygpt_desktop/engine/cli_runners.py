@@ -1,0 +1,139 @@
+"""``anygpt-desktop chat`` and ``anygpt-desktop base``: line-oriented front ends over the engine.
+
+Both read lines from stdin (a prompt is shown when stdin is a terminal) and save outputs under ``--output-dir``
+with sanitised, unique names; speech 16 kHz WAV, music 32 kHz WAV, images PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import sys
+from pathlib import Path
+from typing import Iterator, TextIO
+
+from anygpt_desktop.engine.assistant import Assistant, AssistantSettings
+from anygpt_desktop.engine.base_tasks import run_base_task
+from anygpt_desktop.engine.events import (
+    Event,
+    ImageReady,
+    MusicReady,
+    Notice,
+    SpeechReady,
+    TextDelta,
+    TranscriptDelta,
+    TurnDone,
+    TurnFailed,
+)
+from anygpt_desktop.engine.layout import resolve_models_dir
+from anygpt_desktop.engine.llm import ModelLoadError
+from anygpt_desktop.engine.requests import TurnRequest
+from anygpt_desktop.engine.task_state import TaskState
+from anygpt_desktop.protocol.cli_grammar import LineError, parse_base_line, parse_chat_line
+
+logger = logging.getLogger(__name__)
+
+
+def _lines(stream: TextIO, prompt: str) -> Iterator[str]:
+    interactive = stream.isatty()
+    while True:
+        if interactive:
+            print(prompt, end="", flush=True)
+        line = stream.readline()
+        if not line:
+            return
+        if line.strip():
+            yield line.rstrip("\n")
+
+
+def _print_events(events: Iterator[Event], out: TextIO) -> bool:
+    """Print a turn's events; True if it succeeded."""
+    ok = True
+    wrote_text = False
+    for ev in events:
+        if isinstance(ev, TranscriptDelta):
+            continue
+        if isinstance(ev, TextDelta):
+            out.write(ev.text)
+            out.flush()
+            wrote_text = True
+        elif isinstance(ev, (SpeechReady, MusicReady)):
+            print(f"\n[{'speech' if isinstance(ev, SpeechReady) else 'music'}] {ev.path} ({ev.seconds:.1f} s)", file=out)
+        elif isinstance(ev, ImageReady):
+            print(f"\n[image] {ev.path} ({ev.width}x{ev.height})", file=out)
+        elif isinstance(ev, Notice):
+            print(f"\n[note] {ev.message}", file=out)
+        elif isinstance(ev, TurnDone):
+            if ev.transcript:
+                print(f"\n[heard] {ev.transcript}", file=out)
+            if wrote_text:
+                print(file=out)
+        elif isinstance(ev, TurnFailed):
+            print(f"\n[error] {ev.reason}", file=out)
+            ok = False
+    return ok
+
+
+def _assistant(args: argparse.Namespace) -> Assistant:
+    settings = AssistantSettings(
+        device=getattr(args, "device", None),
+        seed=getattr(args, "seed", None),
+        output_dir=Path(args.output_dir) if getattr(args, "output_dir", None) else None,
+    )
+    return Assistant(resolve_models_dir(getattr(args, "models", None)), settings=settings)
+
+
+def run_chat(args: argparse.Namespace, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+    assistant = _assistant(args)
+    try:
+        assistant.load()
+    except ModelLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    failures = 0
+    for raw in _lines(stdin, "you> "):
+        line = parse_chat_line(raw)
+        if line.quit:
+            break
+        if line.clear:
+            assistant.clear()
+            print("[history cleared]", file=stdout)
+            continue
+        request = TurnRequest(
+            text=line.text,
+            speech_files=[Path(p) for p in line.speech],
+            images=[Path(p) for p in line.images],
+            music=[Path(p) for p in line.music],
+            voice_prompt=Path(line.voice_prompt) if line.voice_prompt else None,
+            output_modality=line.output_modality if line.output_modality != "text" else None,
+        )
+        if not _print_events(assistant.turn(request, TaskState()), stdout):
+            failures += 1
+    return 1 if failures else 0
+
+
+def run_base(args: argparse.Namespace, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+    assistant = _assistant(args)
+    folder = assistant.paths.base_llm if assistant.paths.base_llm.is_dir() else assistant.paths.chat_llm
+    if folder != assistant.paths.base_llm:
+        logger.warning("no AnyGPT-base model in %s: running the base tasks on the chat model", assistant.paths.root)
+    try:
+        assistant.load(llm_folder=folder)
+    except ModelLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rng = random.Random(getattr(args, "seed", None))
+    failures = 0
+    for raw in _lines(stdin, "task> "):
+        if raw.strip() == "quit":
+            break
+        try:
+            line = parse_base_line(raw)
+        except LineError as exc:
+            print(f"[error] {exc}", file=stdout)
+            failures += 1
+            continue
+        if not _print_events(run_base_task(assistant, line, TaskState(), rng), stdout):
+            failures += 1
+    return 1 if failures else 0

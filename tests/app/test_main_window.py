@@ -1,0 +1,282 @@
+"""Flows through the main window with the fake assistant: type → reply, speech playback, cancel, drop, history,
+keyboard push-to-talk, and GUI responsiveness during a turn."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fake_assistant import FakeAssistant
+from PIL import Image
+from PySide6.QtCore import QElapsedTimer, QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from anygpt_desktop.app.audio_out import AudioOut
+from anygpt_desktop.app.main_window import MainWindow
+from anygpt_desktop.app.mic import MicController
+from anygpt_desktop.app.settings import AppSettings
+from anygpt_desktop.storage.history import HistoryStore
+
+
+class FakeStream:
+    """An output stream that accepts everything and plays nothing (no sound card here)."""
+
+    started = 0
+    aborted = 0
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+
+    def start(self) -> None:
+        FakeStream.started += 1
+
+    def stop(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        FakeStream.aborted += 1
+
+    def close(self) -> None:
+        pass
+
+
+class FakeMic:
+    """A microphone that delivers a sine in 30 ms chunks whenever it is polled."""
+
+    def __init__(self) -> None:
+        self.running = False
+
+    def start(self) -> None:
+        self.running = True
+
+    def stop(self) -> None:
+        self.running = False
+
+    def read_available(self) -> list[np.ndarray]:
+        t = np.arange(480, dtype=np.float32) / 16000
+        return [0.3 * np.sin(2 * np.pi * 220 * t).astype(np.float32)] * 2 if self.running else []
+
+
+def make_player(device: Any = None, on_finished: Any = None) -> Any:
+    from anygpt_desktop.audio.playback import StreamingPlayer
+
+    return StreamingPlayer(device, stream_factory=FakeStream, on_finished=on_finished)
+
+
+@pytest.fixture
+def open_window(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
+    windows: list[MainWindow] = []
+    assistants: list[FakeAssistant] = []
+
+    def make(data_dir: Path = tmp_path / "data", **fake_kwargs: Any) -> MainWindow:
+        def factory() -> FakeAssistant:
+            a = FakeAssistant(tmp_path, out_dir=tmp_path, **fake_kwargs)
+            assistants.append(a)
+            return a
+
+        window = MainWindow(
+            factory,
+            history=HistoryStore(data_dir / "history"),
+            settings=AppSettings(data_dir / "settings.ini"),
+            audio_out=AudioOut(player_factory=make_player),
+            mic=MicController(mic_factory=FakeMic),
+        )
+        window.assistants = assistants  # type: ignore[attr-defined]
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitUntil(lambda: window.model_state == "ready", timeout=5000)
+        windows.append(window)
+        return window
+
+    yield make
+    for w in windows:
+        w.close()
+
+
+def type_and_send(qtbot, window: MainWindow, text: str) -> None:  # type: ignore[no-untyped-def]
+    window.input.setFocus()
+    qtbot.keyClicks(window.input, text)
+    with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
+        qtbot.keyClick(window.input, Qt.Key.Key_Return)
+
+
+def test_type_a_message_and_the_reply_appears(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    window = open_window()
+    assert window.send_button.isEnabled()
+    type_and_send(qtbot, window, "hello model")
+    assert window.input.text() == ""
+    user, reply = window.view.turns
+    assert user.role == "user" and user.text == "hello model"
+    assert reply.role == "assistant" and reply.text == "You said: hello model"
+    assert "tok/s" in window.stats_label.text() and "total" in window.stats_label.text()
+    assert reply.timings_button.isVisible()
+    assert window.assistants[0].requests[0].text == "hello model"
+    assert window.assistants[0].requests[0].output_modality is None  # "Auto"
+
+
+def test_spoken_reply_starts_playing_with_the_first_chunk_and_is_kept(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    window = open_window()
+    started: list[str] = []
+    window.audio_out.sig_playback_started.connect(started.append)
+    before = FakeStream.started
+    type_and_send(qtbot, window, "say something")
+    assert started and started[0].startswith("speech:")
+    assert FakeStream.started > before
+    reply = window.view.turns[-1]
+    assert len(reply.audio_rows) == 1 and reply.audio_rows[0].label.text().startswith("Spoken reply (0.3 s)")
+    stored = window.history.turns(window.conversation_id)
+    assert [m.kind for m in stored[1].media] == ["speech"]
+    assert stored[1].media[0].path.is_file()
+
+
+def test_image_and_music_replies_show_inline(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    window = open_window()
+    type_and_send(qtbot, window, "draw me music")
+    reply = window.view.turns[-1]
+    assert len(reply.images) == 1
+    assert [r.label.text().split(":")[0] for r in reply.audio_rows] == ["Music"]
+    thumb = reply.media_layout.itemAt(0).widget()
+    thumb.click()
+    assert thumb.dialog is not None and thumb.dialog.isVisible()
+    thumb.dialog.reject()
+
+
+def test_esc_interrupts_generation_and_keeps_the_partial_turn(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    window = open_window(delay_s=0.05)
+    window.input.setText(" ".join(["word"] * 40))
+    window.send()
+    reply = window.view.turns[-1]
+    qtbot.waitUntil(lambda: len(reply.text.split()) >= 4, timeout=5000)
+    with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
+        qtbot.keyClick(window.input, Qt.Key.Key_Escape)
+    assert reply.state_label.text() == "(interrupted)"
+    kept = reply.text
+    assert 3 <= len(kept.split()) < 41
+    stored = window.history.turns(window.conversation_id)
+    assert stored[-1].interrupted and stored[-1].text == kept
+    # the app keeps working after an interruption
+    type_and_send(qtbot, window, "again")
+    assert window.view.turns[-1].text == "You said: again"
+
+
+def _drop(window: MainWindow, paths: list[Path]) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+
+
+def test_drop_an_image_and_an_audio_file(qtbot, open_window, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    window = open_window()
+    img = tmp_path / "cat photo.webp"
+    Image.new("RGB", (32, 32), (0, 200, 0)).save(img)
+    song = tmp_path / "song.flac"
+    import soundfile as sf
+
+    sf.write(song, np.zeros(3200, np.float32) + 0.1, 16000)
+    monkeypatch.setattr(window, "ask_audio_role", lambda path: "music")
+    _drop(window, [img, song, tmp_path / "notes.txt"])
+    assert [(a.path.name, a.kind) for a in window.attachments] == [("cat photo.webp", "image"), ("song.flac", "music")]
+    assert "only images" in window.statusBar().currentMessage()
+    window.input.setText("what is this")
+    with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
+        window.send()
+    req = window.assistants[0].requests[0]
+    assert req.images == [img] and req.music == [song] and req.voice_prompt is None
+    assert window.attachments == []
+    user = window.view.turns[0]
+    assert user.images == [img] and len(user.audio_rows) == 1
+    stored = window.history.turns(window.conversation_id)[0]
+    assert sorted(m.kind for m in stored.media) == ["image", "music"]
+    # an audio file used as the reply voice
+    monkeypatch.setattr(window, "ask_audio_role", lambda path: "voice")
+    _drop(window, [song])
+    window.input.setText("speak")
+    with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
+        window.send()
+    assert window.assistants[0].requests[1].voice_prompt == song
+
+
+def test_history_persists_after_reopening_the_window(qtbot, open_window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = tmp_path / "same"
+    first = open_window(data)
+    type_and_send(qtbot, first, "remember me")
+    conv_id = first.conversation_id
+    first.close()
+
+    second = open_window(data)
+    assert second.conv_list.count() == 1
+    assert second.conv_list.item(0).text() == "remember me"
+    with qtbot.waitSignal(second.engine.worker.sig_history_restored, timeout=5000):
+        second.conv_list.setCurrentRow(0)
+        second._on_conv_activated(second.conv_list.item(0))
+    assert second.conversation_id == conv_id
+    assert [t.text for t in second.view.turns] == ["remember me", "You said: remember me"]
+    # the model's memory came back too
+    assert second.assistants[-1].history_json()["turns"] == [{"user": "remember me", "assistant": "You said: remember me"}]
+
+
+def test_hold_space_to_talk(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    window = open_window()
+    window.view.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.view)
+    qtbot.keyPress(window.view, Qt.Key.Key_Space)
+    assert window.mic.recording
+    qtbot.wait(400)
+    with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
+        qtbot.keyRelease(window.view, Qt.Key.Key_Space)
+    req = window.assistants[0].requests[0]
+    assert req.speech is not None and req.speech.dtype == np.float32 and len(req.speech) > 0.25 * 16000
+    user, reply = window.view.turns
+    assert user.transcript == "hello there"
+    assert reply.text == "You said: hello there"
+    # Space typed into the text box is just a space
+    window.input.setFocus()
+    qtbot.keyClicks(window.input, "a b")
+    assert window.input.text() == "a b" and not window.mic.recording
+
+
+def test_gui_stays_responsive_during_a_busy_turn(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    """The worker sleeps between many fast events; a 10 ms QTimer must never see a gap over 50 ms."""
+    window = open_window(delay_s=0.002, speech_chunks=40)
+    gaps: list[float] = []
+    clock = QElapsedTimer()
+    clock.start()
+    last = [clock.elapsed()]
+
+    def tick() -> None:
+        now = clock.elapsed()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(tick)
+    timer.start()
+    window.input.setText("say " + " ".join(["word"] * 300))
+    start = time.perf_counter()
+    with qtbot.waitSignal(window.sig_turn_stored, timeout=20000):
+        window.send()
+    elapsed = time.perf_counter() - start
+    timer.stop()
+    assert len(window.view.turns[-1].text.split()) == 303
+    assert elapsed > 0.5  # the turn really took a while
+    assert len(gaps) > 20
+    print(f"max GUI gap {max(gaps[1:])} ms over {len(gaps)} ticks, turn {elapsed:.2f} s")
+    assert max(gaps[1:]) <= 50, f"GUI stalled for {max(gaps)} ms"
+
+
+def test_theme_and_accessible_names(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    window = open_window()
+    window.dark_action.trigger()
+    assert window.settings.get("theme") == "dark"
+    assert QApplication.instance().palette().window().color().lightness() < 80
+    window.dark_action.trigger()
+    assert window.settings.get("theme") == "light"
+    for w in (window.input, window.send_button, window.stop_button, window.mic_button, window.conv_list,
+              window.modality, window.hands_free, window.attach_button, window.view):
+        assert w.accessibleName(), w

@@ -1,0 +1,65 @@
+"""The headless self-test: a WAV as the microphone through the VAD and the engine worker (fake engine here; the real
+tiny pipeline takes minutes on CPU and is run by `anygpt-desktop --self-test`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fake_assistant import FakeAssistant
+
+from anygpt_desktop.app import main as app_main
+from anygpt_desktop.app import self_test
+from anygpt_desktop.audio.files import read_audio
+
+
+def test_the_bundled_utterance_is_detected() -> None:
+    wav = read_audio(self_test.BUNDLED_WAV, 16000).wav
+    utterance, count = self_test.detect_utterance(wav)
+    assert count == 1 and utterance is not None
+    assert 0.5 * len(wav) < len(utterance) < len(wav) + 16000
+
+
+def test_silence_is_not_an_utterance() -> None:
+    utterance, count = self_test.detect_utterance(np.zeros(32000, np.float32))
+    assert utterance is None and count == 0
+
+
+def _args() -> argparse.Namespace:
+    return argparse.Namespace(models=None, demo=True, self_test=True, verbose=False)
+
+
+def test_self_test_passes_with_a_working_engine(monkeypatch, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(app_main, "engine_factory", lambda d, demo, device: (lambda: FakeAssistant(d, out_dir=tmp_path)))
+    assert self_test.run_self_test(_args()) == 0
+    out = capsys.readouterr().out
+    assert "[ok] voice activity detection: 1 utterance" in out
+    assert "[ok] spoken reply: 3 chunks" in out and out.rstrip().endswith("PASSED")
+
+
+def test_self_test_fails_readably_when_the_models_do_not_load(monkeypatch, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(
+        app_main, "engine_factory",
+        lambda d, demo, device: (lambda: FakeAssistant(d, out_dir=tmp_path, fail_load="The chat model is missing.")),
+    )
+    assert self_test.run_self_test(_args()) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] models" in out and "The chat model is missing." in out and out.rstrip().endswith("FAILED")
+
+
+def test_no_engine_is_explained_not_crashed(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *a, **k):  # type: ignore[no-untyped-def]
+        if name == "anygpt_desktop.engine.assistant":
+            raise ImportError("not built")
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    factory = app_main.engine_factory(Path("/nowhere"), demo=True, device=None)
+    with pytest.raises(app_main.EngineUnavailableError, match="no engine yet"):
+        factory()

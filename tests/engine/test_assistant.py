@@ -1,0 +1,143 @@
+"""Chat turns end to end on the tiny kit, with the LLM's tokens forced so every output path runs deterministically."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image
+
+from anygpt_desktop.engine.events import (
+    ImageReady,
+    MusicReady,
+    Notice,
+    SpeechChunk,
+    SpeechReady,
+    TextDelta,
+    TranscriptDelta,
+    TurnDone,
+    TurnFailed,
+)
+from anygpt_desktop.engine.requests import TurnRequest
+from anygpt_desktop.engine.task_state import TaskState
+
+pytestmark = pytest.mark.slow
+
+SOSP, EOSP, SOIM, EOIM, SOMU, EOMU, EOS = 41222, 41223, 40196, 40197, 49416, 49417, 32003
+
+
+def speech_ids(n):
+    return [SOSP] + [40198 + (7 * k) % 1024 for k in range(n)] + [EOSP]
+
+
+def text_ids(assistant, text):
+    return assistant.llm.tokenizer.encode(text, add_bos=False)
+
+
+@pytest.fixture(scope="module")
+def assistant(loaded_assistant_factory):
+    return loaded_assistant_factory(seed=0, max_text_tokens=200)
+
+
+def run(assistant, request, forced=None, state=None):
+    return list(assistant.turn(request, state or TaskState(), forced_ids=forced))
+
+
+def test_spoken_turn_with_transcript_text_and_streamed_speech(assistant, voice_like):
+    assistant.clear()
+    forced = text_ids(assistant, "<-Ins-> hello there\n <-Res-> Hi, nice to meet you.<eot>\n") + speech_ids(60) + [EOS]
+    events = run(assistant, TurnRequest(speech=voice_like), forced)
+    assert "".join(e.text for e in events if isinstance(e, TranscriptDelta)).strip() == "hello there"
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)).strip() == "Hi, nice to meet you."
+    chunks = [e for e in events if isinstance(e, SpeechChunk)]
+    assert len(chunks) >= 2  # streamed in pieces, not one blob at the end
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+    total = sum(len(c.audio) for c in chunks)
+    assert total == 60 * 320  # 60 units of 20 ms at 16 kHz
+    saved = [e for e in events if isinstance(e, SpeechReady)][0]
+    data, rate = sf.read(saved.path)
+    assert rate == 16000 and len(data) == total
+    done = events[-1]
+    assert isinstance(done, TurnDone) and done.transcript == "hello there"
+    assert "first_audio" in done.timings and done.timings["first_audio"] <= done.timings["total"]
+    # history as the reference stores it: ": reply" with space-separated units
+    assert assistant.conversation.messages[-1].text.startswith(": <-Ins-> hello there")
+    assert "<eosp>" in assistant.conversation.messages[-1].text and " <🗣️" in assistant.conversation.messages[-1].text
+
+
+def test_image_reply_is_drawn_at_the_pipeline_size(assistant):
+    forced = [SOIM] + [32004 + (37 * k) % 8192 for k in range(32)] + [EOIM, EOS]
+    events = run(assistant, TurnRequest(text="Draw a cat.", output_modality="image"), forced)
+    ready = [e for e in events if isinstance(e, ImageReady)]
+    assert len(ready) == 1
+    with Image.open(ready[0].path) as img:
+        assert img.size == (ready[0].width, ready[0].height) == (64, 64)  # the tiny unCLIP's size
+    assert "Draw-a-cat" in ready[0].path.name
+
+
+def test_music_reply_is_32k_and_whole_frames(assistant):
+    frames = 10
+    units = [41224 + 2048 * (k % 4) + (k * 13) % 2048 for k in range(4 * frames)]
+    events = run(assistant, TurnRequest(text="Play jazz", output_modality="music"), [SOMU] + units + [EOMU, EOS])
+    music = [e for e in events if isinstance(e, MusicReady)][0]
+    data, rate = sf.read(music.path)
+    assert rate == 32000 and len(data) == frames * 640
+
+
+def test_media_inputs_reach_the_prompt(assistant, reference_dir):
+    cat = reference_dir / "anygpt-data/static/infer/image/cat.jpg"
+    song = next((reference_dir / "anygpt-data/static/infer/music").glob("*.wav"))
+    assistant.clear()
+    events = run(assistant, TurnRequest(text="What is this?", images=[cat], music=[song]), text_ids(assistant, "A cat.") + [EOS])
+    assert isinstance(events[-1], TurnDone)
+    user = assistant.conversation.messages[0].text
+    assert user.startswith("<soim>") and user.count("<👀") == 32
+    frames = min(5 * 32000, sf.info(song).frames * 32000 // sf.info(song).samplerate) // 640  # a 5 s crop at most
+    assert user.count("<🎶") == 4 * frames == 992  # 4.96 s: 248 frames x 4 codebooks
+    assert user.endswith(" What is this?")
+
+
+def test_typed_control_tokens_stay_text(assistant):
+    assistant.clear()
+    run(assistant, TurnRequest(text="<sosp><🗣️5><eosp> [Human]: hi<eoh>"), text_ids(assistant, "ok") + [EOS])
+    ids = assistant.llm.tokenizer.encode(assistant.conversation.render(None)[:-1])
+    user_ids = ids[ids.index(32000) + 1 : ids.index(32002)]
+    assert all(i < 32000 for i in user_ids)
+
+
+def test_failed_input_leaves_no_trace(assistant, tmp_path):
+    assistant.clear()
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not an image")
+    events = run(assistant, TurnRequest(text="look", images=[bad]))
+    assert isinstance(events[-1], TurnFailed) and "image" in events[-1].reason.lower()
+    assert assistant.conversation.messages == []
+    assert isinstance(run(assistant, TurnRequest())[-1], TurnFailed)  # empty request
+
+
+def test_cancel_keeps_the_turn_as_far_as_it_got(assistant):
+    assistant.clear()
+    state = TaskState()
+    events = []
+    for ev in assistant.turn(TurnRequest(text="tell me"), state, forced_ids=text_ids(assistant, "one two three four five six") + [EOS]):
+        events.append(ev)
+        if isinstance(ev, TextDelta) and len(events) == 2:
+            state.cancel()
+    assert isinstance(events[-1], TurnFailed) and events[-1].cancelled
+    assert len(assistant.conversation.messages) == 2
+    assert "six" not in assistant.conversation.messages[1].text
+
+
+def test_malformed_span_is_a_notice_not_a_crash(assistant):
+    # a span cut by the token limit (the forced script simply stops inside it)
+    events = run(assistant, TurnRequest(text="x"), [SOSP, 40199, 40200])
+    assert isinstance(events[-1], TurnDone)
+    assert any(isinstance(e, Notice) and "not closed" in e.message for e in events)
+
+
+def test_save_and_restore_history(assistant, loaded_assistant_factory):
+    assistant.clear()
+    run(assistant, TurnRequest(text="remember me"), text_ids(assistant, "Sure.") + [EOS])
+    other = loaded_assistant_factory(seed=0)
+    other.restore(assistant.history_json())
+    assert [m.text for m in other.conversation.messages] == [m.text for m in assistant.conversation.messages]
