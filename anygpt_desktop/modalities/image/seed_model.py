@@ -106,9 +106,12 @@ def seed_config_from_state(state: Mapping[str, torch.Tensor]) -> SeedConfig:
     freq = cross[1] - cross[0] if len(cross) > 1 else max(layers, 1)
     if not cross or cross != list(range(0, layers, freq)):
         raise ValueError(f"unexpected cross-attention layers {cross} in a {layers}-layer Q-Former")
+    hidden = state["query_tokens"].shape[-1]
+    if hidden % 12:
+        raise ValueError(f"Q-Former width {hidden} is not divisible by its 12 attention heads")
     return SeedConfig(
         vision_width=state["ln_vision.weight"].shape[0],
-        hidden=state["query_tokens"].shape[-1],
+        hidden=hidden,
         layers=layers,
         intermediate=state[prefix + "0.intermediate_query.dense.weight"].shape[0],
         cross_attention_freq=freq,
