@@ -8,7 +8,11 @@ import logging
 
 logger = logging.getLogger(__name__)
 
-TARGETS: dict[str, str] = {"speech": "anygpt_desktop.bench.speech"}
+TARGETS: dict[str, str] = {
+    "speech": "anygpt_desktop.bench.speech",
+    "image": "anygpt_desktop.bench.image",
+    "turn": "anygpt_desktop.bench.turn",
+}
 
 
 def main(args: argparse.Namespace) -> int:

@@ -1,0 +1,161 @@
+"""``anygpt-desktop bench turn``: one spoken turn with a spoken reply, streamed, against the reference's way.
+
+The reply is forced to a realistic shape (about 20 transcript tokens, 30 text tokens, 10 s = 500 speech units), so
+the figures do not depend on what random weights would say. Printed: tokens/s of the decode loop, time to the first
+audio chunk, real-time factor of each stage, peak memory; then the reference's way on the same models (generate to
+the token limit, then SoundStorm and the decoder over the whole utterance) and the ratio of the two times to first
+audio. ``--full-size`` builds the released architectures with random weights in memory (LLaMA-2-7B in fp16/bf16 on
+CUDA; on a CPU use ``--llm-layers`` to keep it tractable); otherwise the tiny kit is used (written if needed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import resource
+import tempfile
+import time
+from importlib import resources as pkg_resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from anygpt_desktop.engine.assistant import Assistant, AssistantSettings
+from anygpt_desktop.engine.decode_loop import DecodeLoop, DecodeSettings
+from anygpt_desktop.engine.events import SpeechChunk, TurnDone
+from anygpt_desktop.engine.llm import LoadedLLM, pick_device, pick_dtype
+from anygpt_desktop.engine.media import MediaModels
+from anygpt_desktop.engine.requests import TurnRequest
+from anygpt_desktop.engine.task_state import TaskState
+from anygpt_desktop.protocol.prompts import Conversation
+from anygpt_desktop.protocol.text_tokenizer import AnyGPTTokenizer
+from anygpt_desktop.protocol.vocab import Vocabulary
+
+logger = logging.getLogger(__name__)
+
+SPEECH_UNITS = 500  # 10 s
+REFERENCE_SPEECH_LIMIT = 1500  # speech_generate_config.json max_new_tokens
+
+
+def _forced_reply(tokenizer: AnyGPTTokenizer) -> list[int]:
+    transcript = "can you tell me something nice about the weather today in the city where I live please"
+    reply = "Of course. The sun is out, the air is warm and a light breeze makes it a lovely day for a walk outside."
+    ids = tokenizer.encode(f"<-Ins-> {transcript}\n <-Res-> {reply}<eot>\n", add_bos=False)
+    units = [40198 + (k * 37) % 1024 for k in range(SPEECH_UNITS)]
+    return ids + [41222] + units + [41223, 32003]
+
+
+def _full_size_assistant(device: torch.device, llm_layers: int, output_dir: Path) -> Assistant:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from anygpt_desktop.bench.speech import random_models
+    from anygpt_desktop.engine.llm_manifest import ANYGPT_CHAT_CONFIG
+
+    dtype = pick_dtype(device)
+    fields = {k: v for k, v in ANYGPT_CHAT_CONFIG.items() if not k.startswith("_") and k not in ("architectures", "model_type", "transformers_version", "torch_dtype")}
+    config = LlamaConfig(**{**fields, "num_hidden_layers": llm_layers})
+    with torch.device("meta"):
+        model = LlamaForCausalLM(config)
+    model = model.to_empty(device=device).to(dtype)
+    gen = torch.Generator(device=device).manual_seed(0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.fill_(1.0)
+            else:
+                p.normal_(0, 0.02, generator=gen)
+        model.model.rotary_emb.__init__(config=config, device=device)  # non-persistent buffers after to_empty
+    model.eval()
+    sp_model = pkg_resources.files("anygpt_desktop.tiny_kit").joinpath("data", "llama2_tokenizer.model")
+    tokenizer = AnyGPTTokenizer(str(sp_model), Vocabulary.chat_layout())
+    assistant = Assistant(output_dir / "no-models", settings=AssistantSettings(seed=0, output_dir=output_dir))
+    assistant.llm = LoadedLLM(model, tokenizer, device, dtype, output_dir)
+    assistant._loop = DecodeLoop(assistant.llm)
+    media = MediaModels(output_dir, device)
+    media._speechtokenizer, media._soundstorm = random_models(str(device), torch.float16 if device.type == "cuda" else torch.float32)
+    assistant.media = media
+    return assistant
+
+
+def _peak_memory(device: torch.device) -> str:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if device.type == "cuda":
+        return f"peak GPU {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB, peak RSS {rss / 1024:.2f} GiB"
+    return f"peak RSS {rss / 1024:.2f} GiB"
+
+
+def _reference_way(assistant: Assistant, prompt_ids: list[int], forced: list[int]) -> dict[str, float]:
+    """Generate to the speech config's token limit, then synthesise the whole utterance at once."""
+    from anygpt_desktop.modalities.speech.streaming import synthesize
+
+    limit_script = forced[:-1] + [13] * max(0, REFERENCE_SPEECH_LIMIT - len(forced))  # keeps going to the limit
+    settings = DecodeSettings(max_new_tokens=REFERENCE_SPEECH_LIMIT, max_text_tokens=10**6, max_speech_units=10**6)
+    loop = DecodeLoop(assistant.llm)
+    t0 = time.perf_counter()
+    for _ in loop.run(prompt_ids, settings, forced_ids=limit_script[: REFERENCE_SPEECH_LIMIT]):
+        pass
+    t_llm = time.perf_counter() - t0
+    units = [u - 40198 for u in forced if 40198 <= u < 41222]
+    t1 = time.perf_counter()
+    with torch.inference_mode():
+        synthesize(assistant.media.speechtokenizer, assistant.media.soundstorm, units, None, steps=3)
+    t_synth = time.perf_counter() - t1
+    return {"llm": t_llm, "synth": t_synth, "first_audio": t_llm + t_synth, "tokens": loop.last_stats.new_tokens}
+
+
+def run(args: argparse.Namespace) -> int:
+    device = pick_device(getattr(args, "device", None))
+    out = Path(tempfile.mkdtemp(prefix="anygpt-bench-"))
+    if getattr(args, "full_size", False):
+        layers = getattr(args, "llm_layers", None) or 32
+        what = f"full size, random weights ({layers} LLM layers)"
+        assistant = _full_size_assistant(device, layers, out)
+    else:
+        models = getattr(args, "models", None)
+        if not models:
+            from anygpt_desktop.tiny_kit import make_tiny
+
+            models = make_tiny(out / "tiny", seed=0)
+        what = f"models in {models}"
+        assistant = Assistant(models, settings=AssistantSettings(seed=0, output_dir=out, device=str(device)))
+        assistant.load()
+    rate = 16000
+    t = np.arange(3 * rate) / rate
+    utterance = (0.3 * np.sin(2 * np.pi * 200 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    forced = _forced_reply(assistant.llm.tokenizer)
+    request = TurnRequest(speech=utterance)
+    print(f"bench turn: {what}; device {device} ({assistant.llm.dtype}); reply: {len(forced)} tokens incl. {SPEECH_UNITS} speech units")
+
+    # warm-up (allocations, lazy loads), then the measured turn
+    list(assistant.turn(TurnRequest(speech=utterance[:rate]), TaskState(), forced_ids=[41222] + forced[-40:]))
+    assistant.clear()
+    prompt_ids = assistant.llm.tokenizer.encode(Conversation().render(assistant._user_message(request, {})))
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    audio_seconds = 0.0
+    done = None
+    for ev in assistant.turn(request, TaskState(), forced_ids=forced):
+        if isinstance(ev, SpeechChunk):
+            audio_seconds += len(ev.audio) / ev.sample_rate
+        elif isinstance(ev, TurnDone):
+            done = ev
+    wall = time.perf_counter() - t0
+    if done is None:
+        print("the turn failed")
+        return 1
+    tm = done.timings
+    print(f"  decode loop            {tm['tokens_per_second']:8.1f} tokens/s ({done.stats['new_tokens']} tokens in {tm['decode']:.2f} s)")
+    print(f"  encode input           {tm['encode_inputs']:8.2f} s   RTF {tm['encode_inputs'] / 3.0:.3f} (3 s of speech)")
+    print(f"  prefill                {tm['prefill']:8.2f} s")
+    print(f"  time to first audio    {tm.get('first_audio', float('nan')):8.2f} s")
+    print(f"  speech after the LLM   {tm.get('speech_tail', 0.0):8.2f} s")
+    print(f"  whole turn             {wall:8.2f} s   for {audio_seconds:.1f} s of speech; turn RTF {wall / max(audio_seconds, 1e-9):.2f}")
+    print(f"  memory                 {_peak_memory(device)}")
+    ref = _reference_way(assistant, prompt_ids, forced)
+    print(f"  reference's way        LLM to the limit ({ref['tokens']:.0f} tokens) {ref['llm']:.2f} s + whole synthesis {ref['synth']:.2f} s")
+    print(f"                         = first audio after {ref['first_audio']:.2f} s")
+    ratio = ref["first_audio"] / tm["first_audio"] if tm.get("first_audio") else float("nan")
+    print(f"  first audio: streamed is {ratio:.1f}x sooner than the reference's way")
+    return 0
