@@ -36,6 +36,14 @@ class AudioOut(QObject):
         self.current: str = ""  # what is playing ("" when idle)
         self.failed_message = ""
 
+    def set_device(self, device: Any) -> None:
+        """Play on another output device from now on (what plays now stops)."""
+        if device == self._device:
+            return
+        self.stop()
+        self.close()
+        self._device = device
+
     def _ensure(self) -> Any:
         if self._player is None:
             self._player = self._factory(self._device, on_finished=self._finished_in_audio_thread)

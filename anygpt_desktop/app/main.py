@@ -97,9 +97,7 @@ def run_gui(args: argparse.Namespace) -> int:
         demo=args.demo,
         device_label=f"device: {device or 'auto'}",
     )
-    last = settings.get("last_conversation")
-    if last and any(c.id == last for c in history.conversations()):
-        window.open_conversation(last)
+    window.restore_last_conversation()
     window.show()
     code = int(app.exec())
     window.close()

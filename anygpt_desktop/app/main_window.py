@@ -38,11 +38,13 @@ from PySide6.QtWidgets import (
 
 from anygpt_desktop.app.audio_out import AudioOut
 from anygpt_desktop.app.conversation import AudioRow, ConversationView, TurnWidget
+from anygpt_desktop.app.gpu_status import device_text
 from anygpt_desktop.app.mic import MicController
-from anygpt_desktop.app.settings import AppSettings
+from anygpt_desktop.app.settings import MIC_KEYS, RELOAD_KEYS, AppSettings
 from anygpt_desktop.app.theme import apply_theme
 from anygpt_desktop.app.worker import AssistantFactory, EngineClient
 from anygpt_desktop.audio.files import save_wav
+from anygpt_desktop.audio.vad import VadConfig
 from anygpt_desktop.engine.events import TurnDone
 from anygpt_desktop.engine.requests import TurnRequest
 from anygpt_desktop.storage.history import HistoryError, HistoryStore
@@ -52,6 +54,8 @@ logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 MODALITIES = [("Auto", "auto"), ("Text", "text"), ("Speech", "speech"), ("Image", "image"), ("Music", "music")]
+TALK_MODES = [("Hold to talk", "hold"), ("Click to talk", "toggle")]
+GPU_REFRESH_MS = 2000
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
 
@@ -118,6 +122,8 @@ class MainWindow(QMainWindow):
         self._tmp = Path(tempfile.mkdtemp(prefix="anygpt-desktop-"))
         self._playing_row: AudioRow | None = None
         self._closed = False
+        self.model_device = ""  # where the loaded models run ("cuda:0", "cpu"), empty before loading
+        self.model_dtype = ""
 
         self.setWindowTitle("AnyGPT Desktop" + (" — demo (tiny random models)" if demo else ""))
         self.setWindowIcon(icon("anygpt"))
@@ -130,6 +136,9 @@ class MainWindow(QMainWindow):
         self.device_label.setText(device_label or "device: auto")
         self.refresh_conversations()
         QApplication.instance().installEventFilter(self)  # type: ignore[union-attr]
+        self._apply_audio_settings()
+        self.mic.start_monitoring()  # the stream stays open: push-to-talk keeps the pre-roll
+        self.engine.configure(self.settings.values())
         self.engine.load()
         self._set_model_state("loading", "Loading models…")
 
@@ -178,6 +187,12 @@ class MainWindow(QMainWindow):
         input_row = QHBoxLayout()
         self.mic_button = self._button("Hold to talk", "Microphone: hold to talk (or hold Space)", "mic")
         self.mic_button.setAutoRepeat(False)
+        self.talk_mode = QComboBox()
+        for label, value in TALK_MODES:
+            self.talk_mode.addItem(label, value)
+        self.talk_mode.setAccessibleName("Talk mode")
+        self.talk_mode.setToolTip("Hold the button (or Space) while you speak, or click once to start and once to stop")
+        self.talk_mode.setCurrentIndex(max(0, self.talk_mode.findData(self.settings.get("talk_mode"))))
         self.level = QProgressBar()
         self.level.setRange(0, 60)
         self.level.setOrientation(Qt.Orientation.Vertical)
@@ -200,7 +215,7 @@ class MainWindow(QMainWindow):
         self.send_button = self._button("Send", "Send the message", "send")
         self.stop_button = self._button("Stop", "Stop speaking and generating (Esc)", "stop")
         self.stop_button.setEnabled(False)
-        for w in (self.mic_button, self.level):
+        for w in (self.mic_button, self.talk_mode, self.level):
             input_row.addWidget(w)
         input_row.addWidget(self.input, 1)
         for w in (self.attach_button, self.modality, self.hands_free, self.send_button, self.stop_button):
@@ -248,6 +263,8 @@ class MainWindow(QMainWindow):
         self._action(m, "Export as &Markdown…", "Ctrl+E", lambda: self.export("md"))
         self._action(m, "Export as &HTML…", "Ctrl+Shift+E", lambda: self.export("html"))
         m.addSeparator()
+        self._action(m, "&Settings…", "Ctrl+,", self.open_settings)
+        m.addSeparator()
         self._action(m, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         v = self.menuBar().addMenu("&View")
         self.dark_action = self._action(v, "&Dark theme", "Ctrl+Shift+D", lambda: self.set_theme(
@@ -273,6 +290,7 @@ class MainWindow(QMainWindow):
         w = self.engine.worker
         w.sig_model_progress.connect(self._on_load_progress)
         w.sig_model_loaded.connect(self._on_loaded)
+        w.sig_model_device.connect(self._on_model_device)
         w.sig_model_failed.connect(self._on_load_failed)
         w.sig_turn_started.connect(self._on_turn_started)
         w.sig_transcript_updated.connect(self._on_transcript)
@@ -299,8 +317,10 @@ class MainWindow(QMainWindow):
         self.cancel_load_button.clicked.connect(self.engine.cancel_load)
         self.modality.currentIndexChanged.connect(
             lambda _i: self.settings.set("output_modality", self.modality.currentData()))
-        self.mic_button.pressed.connect(self.mic.press)
-        self.mic_button.released.connect(self.mic.release)
+        self.mic_button.pressed.connect(self._on_mic_pressed)
+        self.mic_button.released.connect(self._on_mic_released)
+        self.talk_mode.currentIndexChanged.connect(self._on_talk_mode)
+        self.mic.sig_hands_free_changed.connect(self._sync_hands_free)
         self.mic.sig_recording_started.connect(lambda: self._set_recording(True))
         self.mic.sig_recording_stopped.connect(lambda: self._set_recording(False))
         self.mic.sig_utterance_ready.connect(self.send_speech)
@@ -313,6 +333,9 @@ class MainWindow(QMainWindow):
         self._pos_timer = QTimer(self)
         self._pos_timer.setInterval(100)
         self._pos_timer.timeout.connect(self._update_audio_position)
+        self._gpu_timer = QTimer(self)
+        self._gpu_timer.setInterval(GPU_REFRESH_MS)
+        self._gpu_timer.timeout.connect(self._update_device_label)
 
     # ------------------------------------------------------------------------------------------------- model state
 
@@ -525,10 +548,11 @@ class MainWindow(QMainWindow):
 
     def _update_stats(self, timings: dict[str, float]) -> None:
         parts = []
-        if "tokens_per_s" in timings:
-            parts.append(f"{timings['tokens_per_s']:.1f} tok/s")
+        rate = timings.get("tokens_per_second", timings.get("tokens_per_s"))
+        if rate is not None:
+            parts.append(f"{rate:.1f} tok/s")
         for key, value in timings.items():
-            if key != "tokens_per_s" and not key.startswith("tokens"):
+            if not key.startswith("tokens"):
                 parts.append(f"{key} {value * 1000:.0f} ms")
         self.stats_label.setText("Last turn: " + ", ".join(parts) if parts else "")
 
@@ -559,11 +583,44 @@ class MainWindow(QMainWindow):
         if not self.pending:
             self.stop_button.setEnabled(False)
 
+    @property
+    def toggle_talk(self) -> bool:
+        return self.talk_mode.currentData() == "toggle"
+
+    def _on_mic_pressed(self) -> None:
+        if self.toggle_talk:
+            self.mic.toggle()
+        else:
+            self.mic.press()
+
+    def _on_mic_released(self) -> None:
+        if not self.toggle_talk:
+            self.mic.release()
+
+    def _on_talk_mode(self, _index: int) -> None:
+        self.settings.set("talk_mode", self.talk_mode.currentData())
+        if self.mic.recording:
+            self.mic.release()
+        self._set_recording(False)
+
     def _set_recording(self, on: bool) -> None:
-        self.mic_button.setText("● Recording…" if on else "Hold to talk")
-        self.mic_button.setDown(on)
+        if self.toggle_talk:
+            self.mic_button.setText("● Click to stop" if on else "Click to talk")
+            self.mic_button.setAccessibleName("Microphone: click to start talking, click again to stop (or press Space)")
+        else:
+            self.mic_button.setText("● Recording…" if on else "Hold to talk")
+            self.mic_button.setAccessibleName("Microphone: hold to talk (or hold Space)")
+        self.mic_button.setToolTip(self.mic_button.accessibleName())
+        self.mic_button.setDown(on and not self.toggle_talk)
         if on:
             self.audio_out.stop()
+
+    def _sync_hands_free(self, on: bool) -> None:
+        self.hands_free.blockSignals(True)
+        self.hands_free.setChecked(on)
+        self.hands_free.blockSignals(False)
+        self.mic_button.setEnabled(not on and self.model_state == "ready")
+        self.talk_mode.setEnabled(not on)
 
     def _on_barge_in(self) -> None:
         """Hands-free: the user started speaking, so the assistant stops at once."""
@@ -572,11 +629,7 @@ class MainWindow(QMainWindow):
 
     def _on_hands_free(self, on: bool) -> None:
         actual = self.mic.set_hands_free(on)
-        if actual != on:
-            self.hands_free.blockSignals(True)
-            self.hands_free.setChecked(actual)
-            self.hands_free.blockSignals(False)
-        self.mic_button.setEnabled(not actual and self.model_state == "ready")
+        self._sync_hands_free(actual)
         self.statusBar().showMessage("Listening hands-free…" if actual else "Hands-free off", 4000)
 
     # ------------------------------------------------------------------------------------------------- attachments
@@ -756,6 +809,56 @@ class MainWindow(QMainWindow):
         self.settings.set("theme", name)
         self.dark_action.setChecked(name == "dark")
 
+    def open_settings(self) -> None:
+        from anygpt_desktop.app.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.settings, self)
+        dialog.sig_settings_applied.connect(self.apply_settings)
+        dialog.open()
+        self.settings_dialog = dialog
+
+    def apply_settings(self, changed: list[str]) -> None:
+        """Settings changed (the dialog stored them): hand them to the engine and the audio; say what needs a reload."""
+        self.engine.configure(self.settings.values())
+        if any(k in MIC_KEYS or k == "output_device" for k in changed):
+            self._apply_audio_settings()
+        if any(k in RELOAD_KEYS for k in changed) and self.model_state != "loading":
+            self.show_banner("The device or precision changed: it applies after reloading the models "
+                             "(Models → Reload models, Ctrl+R).")
+        self.statusBar().showMessage("Settings saved.", 4000)
+
+    def _apply_audio_settings(self) -> None:
+        s = self.settings
+        try:
+            vad = VadConfig(aggressiveness=int(s.get("vad_aggressiveness")),
+                            end_silence_ms=max(150, int(s.get("vad_end_silence_ms"))),
+                            pre_roll_ms=int(s.get("pre_roll_ms")))
+        except ValueError as exc:
+            self.statusBar().showMessage(f"The speech settings are not usable ({exc}); the defaults are used.", 10000)
+            vad = VadConfig()
+        self.mic.configure(device=s.get("input_device") or None, vad_config=vad, pre_roll_ms=int(s.get("pre_roll_ms")))
+        self.audio_out.set_device(s.get("output_device") or None)
+
+    def _on_model_device(self, device: str, dtype: str) -> None:
+        self.model_device, self.model_dtype = device, dtype
+        self._update_device_label()
+        if device.startswith("cuda"):
+            self._gpu_timer.start()
+        else:
+            self._gpu_timer.stop()
+
+    def _update_device_label(self) -> None:
+        if self.model_device:
+            self.device_label.setText(device_text(self.model_device, self.model_dtype))
+
+    def restore_last_conversation(self) -> bool:
+        """Reopen the conversation that was open when the app last closed (if it still exists)."""
+        last = int(self.settings.get("last_conversation") or 0)
+        if last and any(c.id == last for c in self.history.conversations()):
+            self.open_conversation(last)
+            return True
+        return False
+
     def open_model_manager(self) -> None:
         from anygpt_desktop.app.model_manager import ModelManagerDialog
 
@@ -767,10 +870,11 @@ class MainWindow(QMainWindow):
     def show_shortcuts(self) -> None:
         QMessageBox.information(
             self, "Keyboard shortcuts",
-            "Hold Space (outside the text box): talk\nEnter: send\nEsc: stop speaking and generating\n"
+            "Hold Space (outside the text box): talk (in “Click to talk” mode: press once to start, once to stop)\n"
+            "Enter: send\nEsc: stop speaking and generating\n"
             "Ctrl+N: new conversation\nCtrl+O: attach a file\nCtrl+V in the text box: paste an image\n"
             "Ctrl+L: message box\nCtrl+K: conversation list\nCtrl+E / Ctrl+Shift+E: export Markdown / HTML\n"
-            "Ctrl+M: model manager\nCtrl+Shift+D: dark theme\nTab: move between controls; Enter/Space press buttons",
+            "Ctrl+M: model manager\nCtrl+R: reload the models\nCtrl+,: settings\nCtrl+Shift+D: dark theme\nTab: move between controls; Enter/Space press buttons",
         )
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
@@ -795,10 +899,10 @@ class MainWindow(QMainWindow):
                 return True
             if et == QEvent.Type.KeyPress and not self._space_held:
                 self._space_held = True
-                self.mic.press()
+                self._on_mic_pressed()
             elif et == QEvent.Type.KeyRelease and self._space_held:
                 self._space_held = False
-                self.mic.release()
+                self._on_mic_released()
             return True
         if (key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and et == QEvent.Type.KeyPress
                 and isinstance(focus, QAbstractButton) and focus.window() is self):
@@ -814,8 +918,10 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if app is not None:
             app.removeEventFilter(self)
+        self._gpu_timer.stop()
         self.mic.set_hands_free(False)
         self.mic.cancel()
+        self.mic.stop_monitoring()
         self.audio_out.close()
         self.engine.shutdown()
         super().closeEvent(event)

@@ -1,4 +1,8 @@
-"""Persisted user settings (an INI file in the user config folder, through QSettings)."""
+"""Persisted user settings (an INI file in the user config folder, through QSettings), and their engine mapping.
+
+Every key has a typed default in ``DEFAULTS``. :func:`assistant_settings` turns the stored values into the engine's
+``AssistantSettings`` (imported lazily: it pulls in torch). When each change takes effect is in ``APPLIES``.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,61 @@ from typing import Any
 from platformdirs import user_config_dir
 from PySide6.QtCore import QSettings
 
+from anygpt_desktop.protocol.decoding import effective_config
+
+DECODE_MODALITIES = ("text", "speech", "image", "music")
+SAMPLING_KEYS = ("temperature", "top_k", "top_p", "repetition_penalty")
+DEVICES = ("", "cuda", "cpu")  # "" = automatic
+PRECISIONS = ("", "float32", "float16", "bfloat16")  # "" = automatic (fp32 on CPU, bf16/fp16 on CUDA)
+TALK_MODES = ("hold", "toggle")
+
+
+def sampling_key(modality: str, name: str) -> str:
+    return f"{modality}_{name}"
+
+
+def _reference_sampling() -> dict[str, Any]:
+    """The reference decoding values per modality (spec §3.3), the defaults of the decoding settings."""
+    out: dict[str, Any] = {}
+    for m in DECODE_MODALITIES:
+        c = effective_config(m)
+        out[sampling_key(m, "temperature")] = float(c["temperature"])
+        out[sampling_key(m, "top_k")] = int(c["top_k"] or 0)
+        out[sampling_key(m, "top_p")] = float(c["top_p"])
+        out[sampling_key(m, "repetition_penalty")] = float(c["repetition_penalty"] or 1.0)
+    return out
+
+
+REFERENCE_SAMPLING = _reference_sampling()
+DECODE_LIMIT_DEFAULTS = {"max_text_tokens": 500, "max_speech_units": 1500, "max_music_units": 2000}  # = DecodeSettings
+
 DEFAULTS: dict[str, Any] = {
     "theme": "light",  # "light" | "dark"
     "models_dir": "",  # empty: the default models folder
     "device": "",  # empty: automatic (cuda when available)
+    "precision": "",  # empty: automatic
     "output_modality": "auto",  # auto | text | speech | image | music
-    "input_device": "",
+    "talk_mode": "hold",  # hold | toggle
+    "input_device": "",  # empty: the system default (else a PortAudio device name)
     "output_device": "",
     "vad_aggressiveness": 2,
     "vad_end_silence_ms": 700,
-    "output_folder": "",
+    "pre_roll_ms": 300,
+    "default_voice": "",  # a recording whose voice speaks the replies; empty: the model's own voice
+    "output_folder": "",  # empty: "outputs" beside the models folder
     "last_conversation": 0,
+    **DECODE_LIMIT_DEFAULTS,
+    **REFERENCE_SAMPLING,
+}
+
+RELOAD_KEYS = ("device", "precision")
+MIC_KEYS = ("input_device", "vad_aggressiveness", "vad_end_silence_ms", "pre_roll_ms")
+APPLIES = {
+    "model": "after reloading the models (Models → Reload models, Ctrl+R)",
+    "decoding": "from the next turn",
+    "speech": "at once (the microphone restarts)",
+    "devices": "at once",
+    "files": "from the next turn",
 }
 
 
@@ -37,15 +85,62 @@ class AppSettings:
     def get(self, key: str) -> Any:
         default = DEFAULTS[key]
         value = self._qs.value(key, default)
-        if isinstance(default, int) and not isinstance(value, int):
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
             try:
-                return int(value)
+                return type(default)(float(value)) if isinstance(default, int) else float(value)
             except (TypeError, ValueError):
                 return default
-        return value
+        return "" if value is None else value
 
     def set(self, key: str, value: Any) -> None:
         if key not in DEFAULTS:
             raise KeyError(f"unknown setting {key!r}")
         self._qs.setValue(key, value)
         self._qs.sync()
+
+    def values(self) -> dict[str, Any]:
+        """Every setting with its current value."""
+        return {key: self.get(key) for key in DEFAULTS}
+
+    def update(self, values: dict[str, Any]) -> list[str]:
+        """Store several settings; returns the keys whose value changed."""
+        changed = [k for k, v in values.items() if self.get(k) != v]
+        for key in changed:
+            self._qs.setValue(key, values[key])
+        self._qs.sync()
+        return changed
+
+
+def decode_settings(values: dict[str, Any]) -> Any:
+    """The engine's ``DecodeSettings`` for stored values (temperature 0 means greedy: always the likeliest token)."""
+    from anygpt_desktop.engine.decode_loop import DecodeSettings
+    from anygpt_desktop.engine.sampling import SamplingParams
+
+    def params(m: str) -> SamplingParams:
+        temperature = float(values[sampling_key(m, "temperature")])
+        return SamplingParams(
+            do_sample=temperature > 0,
+            temperature=temperature if temperature > 0 else 1.0,
+            top_k=int(values[sampling_key(m, "top_k")]),
+            top_p=float(values[sampling_key(m, "top_p")]),
+            repetition_penalty=float(values[sampling_key(m, "repetition_penalty")]),
+        )
+
+    limits = {k: int(values[k]) for k in DECODE_LIMIT_DEFAULTS}
+    return DecodeSettings(
+        text=params("text"), speech=params("speech"), image=params("image"), music=params("music"), **limits,
+        max_new_tokens=max(4000, limits["max_text_tokens"] + limits["max_speech_units"] + limits["max_music_units"] + 64),
+    )
+
+
+def assistant_settings(values: dict[str, Any]) -> Any:
+    """The engine's ``AssistantSettings`` for stored values (``AppSettings.values()``)."""
+    from anygpt_desktop.engine.assistant import AssistantSettings
+
+    return AssistantSettings(
+        device=values["device"] or None,
+        dtype=values["precision"] or None,
+        output_dir=Path(values["output_folder"]) if values["output_folder"] else None,
+        default_voice=Path(values["default_voice"]) if values["default_voice"] else None,
+        decode=decode_settings(values),
+    )

@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 class AssistantLike(Protocol):
     """What the app needs from ``anygpt_desktop.engine.assistant.Assistant``."""
 
+    settings: Any  # AssistantSettings, read by load (device, precision) and by every turn (the rest)
+
     def load(self, state: TaskState) -> None: ...
     def turn(self, request: TurnRequest, state: TaskState) -> Iterator[Event]: ...
     def clear(self) -> None: ...
@@ -52,7 +54,7 @@ AssistantFactory = Callable[[], AssistantLike]
 
 @dataclass
 class _Job:
-    kind: str  # "load" | "turn" | "clear" | "restore"
+    kind: str  # "load" | "turn" | "clear" | "restore" | "configure"
     turn_id: int = 0
     request: TurnRequest | None = None
     state: TaskState | None = None
@@ -64,6 +66,7 @@ class EngineWorker(QObject):
 
     sig_model_progress = Signal(float, str)
     sig_model_loaded = Signal(float)  # seconds it took
+    sig_model_device = Signal(str, str)  # device ("cuda:0", "cpu"), dtype ("bfloat16"), after loading
     sig_model_failed = Signal(str, bool)  # reason, cancelled
     sig_turn_started = Signal(int)
     sig_transcript_updated = Signal(int, str)  # turn id, delta
@@ -82,6 +85,7 @@ class EngineWorker(QObject):
         super().__init__()
         self._factory = factory
         self.assistant: AssistantLike | None = None
+        self.settings: Any = None  # engine AssistantSettings given to every assistant (None: its own defaults)
 
     @Slot(object)
     def run_job(self, job: _Job) -> None:
@@ -95,6 +99,8 @@ class EngineWorker(QObject):
                     self.assistant.clear()
             elif job.kind == "restore":
                 self._restore(job.data or {})
+            elif job.kind == "configure":
+                self._configure(job.data)
         except Exception:  # a bug must never kill the worker thread
             logger.exception("worker job %s failed", job.kind)
 
@@ -103,6 +109,8 @@ class EngineWorker(QObject):
         try:
             state.check()
             assistant = self._factory()
+            if self.settings is not None:
+                assistant.settings = self.settings
             assistant.load(state)
         except Cancelled:
             self.sig_model_failed.emit("Loading was cancelled.", True)
@@ -113,6 +121,20 @@ class EngineWorker(QObject):
             return
         self.assistant = assistant
         self.sig_model_loaded.emit(time.perf_counter() - start)
+        llm = getattr(assistant, "llm", None)
+        device, dtype = getattr(llm, "device", "cpu"), getattr(llm, "dtype", "")
+        self.sig_model_device.emit(str(device), str(dtype).replace("torch.", ""))
+
+    def _configure(self, values: dict[str, Any] | None) -> None:
+        """New settings (``AppSettings.values()``), made into the engine's ``AssistantSettings`` here (that import
+        pulls in torch, which must not delay the window). Decoding, voice and output folder apply from the next turn;
+        device and precision are read by ``load``, so they apply after a reload."""
+        from anygpt_desktop.app.settings import assistant_settings
+
+        settings = assistant_settings(values) if values is not None else None
+        self.settings = settings
+        if self.assistant is not None and settings is not None:
+            self.assistant.settings = settings
 
     def _turn(self, job: _Job) -> None:
         state = job.state or TaskState()
@@ -218,6 +240,10 @@ class EngineClient(QObject):
 
     def _on_loaded(self, _seconds: float) -> None:
         self.loaded = True
+
+    def configure(self, values: dict[str, Any] | None) -> None:
+        """Hand the engine new settings (``AppSettings.values()``; queued: a running turn finishes with the old ones)."""
+        self._sig_post.emit(_Job("configure", data=dict(values) if values is not None else None))
 
     def load(self) -> None:
         self._load_state = TaskState(on_progress=lambda f, m: self.worker.sig_model_progress.emit(f, m))

@@ -191,7 +191,8 @@ class Assistant:
             seed += self._turn_count
         return DecodeSettings(
             text=base.text, speech=base.speech, image=base.image, music=base.music,
-            max_text_tokens=base.max_text_tokens, max_speech_units=base.max_speech_units,
+            max_text_tokens=base.max_text_tokens, max_text_before_span=base.max_text_before_span,
+            max_speech_units=base.max_speech_units,
             max_music_units=base.max_music_units, max_new_tokens=base.max_new_tokens,
             force_modality=wants if wants in ("speech", "image", "music") else None, seed=seed,
         )

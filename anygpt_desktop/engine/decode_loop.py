@@ -55,6 +55,7 @@ class DecodeSettings:
     image: SamplingParams = field(default_factory=lambda: SamplingParams.from_reference("image"))
     music: SamplingParams = field(default_factory=lambda: SamplingParams.from_reference("music"))
     max_text_tokens: int = 500
+    max_text_before_span: int = 120  # a requested span opens after this much text (spoken replies lead with ~30 tokens)
     max_speech_units: int = 1500  # 30 s at 50 Hz (the reference's speech limit)
     max_music_units: int = 2000  # 10 s (500 frames), the reference's music limit
     max_new_tokens: int = 4000
@@ -114,7 +115,7 @@ class _Grammar:
         s = self.settings
         if self.span is None:
             if s.force_modality and not self.forced_done:
-                if s.open_immediately or self.text_len >= s.max_text_tokens:
+                if s.open_immediately or self.text_len >= min(s.max_text_tokens, s.max_text_before_span):
                     return SPAN_IDS[s.force_modality][0]
             elif s.end_after_forced_span and self.forced_done:
                 return CHAT_END_ID

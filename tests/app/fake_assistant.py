@@ -54,6 +54,7 @@ class FakeAssistant:
         self.fail_load = fail_load
         self.out_dir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="anygpt-fake-"))
         self.loaded = False
+        self.settings: object = None  # the app hands its AssistantSettings here, like the real Assistant's
         self.requests: list[TurnRequest] = []
         self._history: list[dict[str, str]] = []
         self._count = 0

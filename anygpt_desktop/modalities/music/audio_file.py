@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from anygpt_desktop.audio.files import resample as audio_resample
+
 from anygpt_desktop.modalities.music.errors import MusicFileError
 
 logger = logging.getLogger(__name__)
@@ -40,12 +42,14 @@ class MusicClip:
 
 
 def resample(wav: np.ndarray, rate_in: int, rate_out: int = SAMPLE_RATE) -> np.ndarray:
-    """Resample a mono or [frames, channels] float array with soxr (identity when the rates agree)."""
+    """Resample a mono or [frames, channels] float array with the reference's windowed-sinc filter (the music path
+    used torchaudio's ``Resample`` defaults: Hann window, 6 zero crossings, roll-off 0.99)."""
+    x = np.asarray(wav, dtype=np.float32)
     if rate_in == rate_out:
-        return wav.astype(np.float32, copy=False)
-    import soxr
-
-    return soxr.resample(wav, rate_in, rate_out, quality="VHQ").astype(np.float32, copy=False)
+        return x
+    if x.ndim == 1:
+        return audio_resample(x, rate_in, rate_out, method="sinc")
+    return np.stack([audio_resample(x[:, c], rate_in, rate_out, method="sinc") for c in range(x.shape[1])], axis=1)
 
 
 def load_music_file(

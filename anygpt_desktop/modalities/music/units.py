@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from anygpt_desktop.modalities.music.errors import MusicUnitError
+from anygpt_desktop.protocol.units import UnitSpanError, music_codes_to_units, music_units_to_codes
 
 NUM_CODEBOOKS = 4
 CODEBOOK_SIZE = 2048
@@ -30,39 +31,26 @@ _UNIT_RE = re.compile(f"<{MUSIC_EMOJI}(\\d+)>")
 
 
 def codes_to_values(codes: np.ndarray | Sequence[Sequence[int]]) -> np.ndarray:
-    """Codes ``[4, frames]`` → unit values ``[4 * frames]`` (frame-major, codebook l offset by ``2048 * l``)."""
+    """Codes ``[4, frames]`` → unit values ``[4 * frames]`` (the protocol's frame-major rule, as numpy)."""
     arr = np.asarray(codes)
     if arr.ndim != 2 or arr.shape[0] != NUM_CODEBOOKS:
         raise MusicUnitError(f"music codes must have shape [{NUM_CODEBOOKS}, frames], got {list(arr.shape)}")
-    if arr.size and (arr.min() < 0 or arr.max() >= CODEBOOK_SIZE):
-        raise MusicUnitError(f"music codes must lie in 0..{CODEBOOK_SIZE - 1}, got {arr.min()}..{arr.max()}")
-    offsets = (np.arange(NUM_CODEBOOKS, dtype=np.int64) * CODEBOOK_SIZE)[:, None]
-    return (arr.astype(np.int64) + offsets).T.reshape(-1)
+    try:
+        return np.asarray(music_codes_to_units(arr.tolist()), dtype=np.int64)
+    except UnitSpanError as exc:
+        raise MusicUnitError(str(exc)) from exc
 
 
 def values_to_codes(values: Iterable[int] | np.ndarray, lenient: bool = False) -> np.ndarray:
     """Unit values → codes ``[4, frames]`` (int64); see the module docstring for ``lenient``."""
     arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.int64).reshape(-1)
-    if lenient:
-        frames = arr.size // NUM_CODEBOOKS
-        return (arr[: frames * NUM_CODEBOOKS] % CODEBOOK_SIZE).reshape(frames, NUM_CODEBOOKS).T.copy()
-    if arr.size % NUM_CODEBOOKS:
-        raise MusicUnitError(
-            f"a music span of {arr.size} units is not whole frames: every frame has {NUM_CODEBOOKS} units"
-        )
-    if arr.size and (arr.min() < 0 or arr.max() >= NUM_VALUES):
+    if not lenient and arr.size and (arr.min() < 0 or arr.max() >= NUM_VALUES):
         raise MusicUnitError(f"music unit values must lie in 0..{NUM_VALUES - 1}, got {arr.min()}..{arr.max()}")
-    frame_major = arr.reshape(-1, NUM_CODEBOOKS)
-    layer = frame_major // CODEBOOK_SIZE
-    wrong = np.argwhere(layer != np.arange(NUM_CODEBOOKS)[None, :])
-    if wrong.size:
-        t, pos = (int(x) for x in wrong[0])
-        value = int(frame_major[t, pos])
-        raise MusicUnitError(
-            f"music unit {t * NUM_CODEBOOKS + pos} (value {value}) is out of phase: position {pos} of frame {t} "
-            f"must hold codebook {pos} (values {CODEBOOK_SIZE * pos}..{CODEBOOK_SIZE * (pos + 1) - 1})"
-        )
-    return (frame_major % CODEBOOK_SIZE).T.copy()
+    try:
+        codes = music_units_to_codes(arr.tolist(), strict=not lenient)
+    except UnitSpanError as exc:
+        raise MusicUnitError(str(exc)) from exc
+    return np.asarray(codes, dtype=np.int64).reshape(NUM_CODEBOOKS, -1)
 
 
 def codes_to_llm_ids(codes: np.ndarray | Sequence[Sequence[int]]) -> list[int]:
