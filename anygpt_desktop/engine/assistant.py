@@ -60,6 +60,7 @@ class AssistantSettings:
     seed: int | None = None
     output_dir: Path | None = None  # default: <models>/../outputs
     default_voice: Path | None = None  # a recording used when a turn gives none; None = SoundStorm unprompted
+    image_idle_release_s: float = 600.0  # image models unused this long are freed at the start of a turn
     decode: DecodeSettings = field(default_factory=DecodeSettings)
 
 
@@ -131,6 +132,8 @@ class Assistant:
             return
         timings: dict[str, float] = {}
         start = time.perf_counter()
+        if self.media is not None:
+            self.media.release_idle(self.settings.image_idle_release_s)
         try:
             user = self._user_message(request, timings)
         except (InputError, ModelLoadError, ValueError, OSError) as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ class MediaModels:
         self._image: Any = None
         self._music: Any = None
         self._voices: Any = None
+        self._image_used = 0.0
 
     def _require(self, path: Path, what: str) -> None:
         if not path.exists():
@@ -76,6 +78,7 @@ class MediaModels:
 
     @property
     def image(self) -> Any:
+        self._image_used = time.monotonic()
         with self._lock:
             if self._image is None:
                 from anygpt_desktop.modalities.image.image_codec import ImageCodec
@@ -120,5 +123,17 @@ class MediaModels:
         return np.asarray(self.music.encode(clip.samples))
 
     def release_images(self) -> None:
+        """Free the SEED and unCLIP models (they load again on next use)."""
         if self._image is not None:
             self._image.release()
+
+    def release_idle(self, max_idle_seconds: float) -> bool:
+        """Free the image models (the largest after the LLM) if unused for ``max_idle_seconds``; True if freed."""
+        if self._image is None or time.monotonic() - self._image_used < max_idle_seconds:
+            return False
+        logger.info("image models unused for %.0f s: released", time.monotonic() - self._image_used)
+        self.release_images()
+        self._image_used = float("inf")  # nothing left to free until the next use
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        return True

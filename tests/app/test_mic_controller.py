@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import shiboken6
 
 from anygpt_desktop.app.mic import MicController
 from anygpt_desktop.audio.errors import MicrophoneError, NoMicrophoneError
@@ -53,7 +54,7 @@ def chunk_numbers(audio: np.ndarray) -> list[int]:
 
 
 @pytest.fixture
-def controller(qtbot) -> Any:  # type: ignore[no-untyped-def]
+def controller(qapp) -> Any:  # type: ignore[no-untyped-def]
     CountingMic.instances.clear()
     mic = MicController(mic_factory=CountingMic)
     got: dict[str, list[Any]] = {"utterances": [], "errors": [], "started": [], "stopped": []}
@@ -65,6 +66,7 @@ def controller(qtbot) -> Any:  # type: ignore[no-untyped-def]
     mic._timer.stop()  # the tests poll by hand
     yield mic
     mic.stop_monitoring()
+    shiboken6.delete(mic)  # deterministic teardown (left to the garbage collector, PySide 6.12 can crash at exit)
 
 
 def poll(mic: MicController, n: int) -> None:

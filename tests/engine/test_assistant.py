@@ -141,3 +141,15 @@ def test_save_and_restore_history(assistant, loaded_assistant_factory):
     other = loaded_assistant_factory(seed=0)
     other.restore(assistant.history_json())
     assert [m.text for m in other.conversation.messages] == [m.text for m in assistant.conversation.messages]
+
+
+def test_idle_image_models_are_released(assistant):
+    forced = [SOIM] + [32004 + k for k in range(32)] + [EOIM, EOS]
+    run(assistant, TurnRequest(text="draw", output_modality="image"), forced)
+    codec = assistant.media._image
+    assert codec is not None
+    assert not assistant.media.release_idle(max_idle_seconds=3600)
+    assert assistant.media.release_idle(max_idle_seconds=0)
+    # used again: loads on demand and still draws
+    events = run(assistant, TurnRequest(text="again", output_modality="image"), forced)
+    assert any(isinstance(e, ImageReady) for e in events)
