@@ -67,7 +67,25 @@ def choose_models_dir(args: argparse.Namespace, setting: str | None) -> Path:
     return resolve_models_dir(getattr(args, "models", None), setting)
 
 
+BROKEN_PYSIDE = {"6.12.0": "every signal drops a reference to True, so the app aborts after a few minutes"}
+
+
+def qt_binding_problem() -> str | None:
+    """Why the installed PySide6 cannot run the app, or None."""
+    import PySide6
+
+    why = BROKEN_PYSIDE.get(PySide6.__version__)
+    if why is None:
+        return None
+    return (f"PySide6 {PySide6.__version__} cannot run AnyGPT Desktop ({why}). "
+            "Install another version: pip install 'PySide6-Essentials!=6.12.0'")
+
+
 def run_gui(args: argparse.Namespace) -> int:
+    problem = qt_binding_problem()
+    if problem:
+        logger.error("%s", problem)
+        return 1
     if getattr(args, "self_test", False):
         from anygpt_desktop.app.self_test import run_self_test
 

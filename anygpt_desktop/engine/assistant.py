@@ -7,6 +7,7 @@ the GUI runs it in its one worker thread. History stays consistent: a turn that 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -192,12 +193,8 @@ class Assistant:
         seed = base.seed if base.seed is not None else self.settings.seed
         if seed is not None:
             seed += self._turn_count
-        return DecodeSettings(
-            text=base.text, speech=base.speech, image=base.image, music=base.music,
-            max_text_tokens=base.max_text_tokens, max_text_before_span=base.max_text_before_span,
-            max_speech_units=base.max_speech_units,
-            max_music_units=base.max_music_units, max_new_tokens=base.max_new_tokens,
-            force_modality=wants if wants in ("speech", "image", "music") else None, seed=seed,
+        return dataclasses.replace(
+            base, force_modality=wants if wants in ("speech", "image", "music") else None, seed=seed
         )
 
     def _voice(self, request: TurnRequest):  # -> VoicePrompt | None

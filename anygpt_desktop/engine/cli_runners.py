@@ -81,6 +81,7 @@ def _assistant(args: argparse.Namespace) -> Assistant:
         seed=getattr(args, "seed", None),
         output_dir=Path(args.output_dir) if getattr(args, "output_dir", None) else None,
     )
+    settings.decode.text_beams = max(1, int(getattr(args, "beams", 1) or 1))
     return Assistant(resolve_models_dir(getattr(args, "models", None)), settings=settings)
 
 

@@ -63,6 +63,7 @@ class DecodeSettings:
     end_after_forced_span: bool = False  # base tasks: the turn is the span
     open_immediately: bool = False  # base tasks: the reply starts with the span (no text first)
     seed: int | None = None
+    text_beams: int = 1  # >1: the reference's beam sampling for text-only replies (no streaming: ids come at the end)
 
 
 @dataclass
@@ -227,6 +228,9 @@ class DecodeLoop:
         """Stream the ids of one turn. ``forced_ids`` (tests, benchmarks) replaces sampling with given ids, still
         running the model on them and still enforcing the grammar on what it is given."""
         self.last_stats = DecodeStats()
+        if settings.text_beams > 1 and settings.force_modality is None and forced_ids is None:
+            yield from self._run_beams(prompt_ids, settings, state)
+            return
         start = time.perf_counter()
         generator = None
         if settings.seed is not None:
@@ -264,3 +268,54 @@ class DecodeLoop:
             self.last_stats.computed_tokens += 1
         self.last_stats.seconds = time.perf_counter() - start
         # the cache now also holds this turn's ids; the next prompt re-renders the reply, so only the prefix is reused
+
+    def _run_beams(self, prompt_ids: list[int], settings: DecodeSettings, state: TaskState | None) -> Iterator[int]:
+        """The reference chat config's beam sampling (5 beams, top-k 50) for a text reply, through HF ``generate``.
+
+        Only text and the end tags may be chosen (a beam cannot open a unit span here); nothing streams until the
+        best beam is known. The loop's own KV cache is dropped (``generate`` keeps its own).
+        """
+        from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+
+        start = time.perf_counter()
+        allowed = _Grammar(self.llm.vocab_size, self.llm.device, settings).text.clone()
+        for modality in OUTPUT_SPANS:
+            allowed[SPAN_IDS[modality][0]] = False
+
+        class _TextOnly(LogitsProcessor):
+            def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+                return scores.masked_fill(~allowed, float("-inf"))
+
+        class _Cancel(StoppingCriteria):
+            def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: object) -> torch.Tensor:
+                stop = state is not None and state.cancelled()
+                return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+        if settings.seed is not None:
+            torch.manual_seed(settings.seed)
+        p = settings.text
+        x = torch.tensor([prompt_ids], dtype=torch.long, device=self.llm.device)
+        with torch.inference_mode():
+            out = self.llm.model.generate(
+                input_ids=x,
+                attention_mask=torch.ones_like(x),
+                num_beams=settings.text_beams,
+                do_sample=p.do_sample,
+                top_k=p.top_k,
+                top_p=p.top_p,
+                temperature=p.temperature,
+                repetition_penalty=p.repetition_penalty,
+                max_new_tokens=settings.max_text_tokens + 1,
+                eos_token_id=list(END_OF_TURN_IDS),
+                pad_token_id=0,
+                logits_processor=LogitsProcessorList([_TextOnly()]),
+                stopping_criteria=StoppingCriteriaList([_Cancel()]),
+            )
+        self.reset()
+        new = [int(i) for i in out[0, len(prompt_ids):].tolist()]
+        if any(i in END_OF_TURN_IDS for i in new):
+            new = new[: next(k for k, i in enumerate(new) if i in END_OF_TURN_IDS) + 1]
+        self.last_stats.new_tokens = len(new)
+        self.last_stats.computed_tokens = len(prompt_ids) + len(new)
+        self.last_stats.seconds = time.perf_counter() - start
+        yield from new

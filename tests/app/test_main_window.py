@@ -88,7 +88,7 @@ def open_window(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
         window.assistants = assistants  # type: ignore[attr-defined]
         qtbot.addWidget(window)
         window.show()
-        qtbot.waitUntil(lambda: window.model_state == "ready", timeout=5000)
+        qtbot.waitUntil(lambda: window.model_state == "ready", timeout=60000)  # the first one imports the engine
         windows.append(window)
         return window
 
@@ -280,3 +280,75 @@ def test_theme_and_accessible_names(qtbot, open_window) -> None:  # type: ignore
     for w in (window.input, window.send_button, window.stop_button, window.mic_button, window.conv_list,
               window.modality, window.hands_free, window.attach_button, window.view):
         assert w.accessibleName(), w
+
+
+def test_settings_apply_from_the_next_turn_and_say_what_needs_a_reload(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    window = open_window()
+    type_and_send(qtbot, window, "first")
+    assert window.assistants[0].settings.decode.max_text_tokens == 500
+    window.open_settings()
+    dialog = window.settings_dialog
+    assert dialog.isVisible()
+    dialog.limits["max_text_tokens"].setValue(10)
+    dialog.pre_roll.setValue(450)
+    dialog.end_silence.setValue(1200)
+    dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    assert "after reloading the models" in window.banner.text() and window.banner.isVisible()
+    assert window.mic.pre_roll_ms == 450 and window.mic.vad_config.end_silence_ms == 1200
+    type_and_send(qtbot, window, "second")
+    applied = window.assistants[0].settings
+    assert applied.decode.max_text_tokens == 10 and applied.device == "cpu"
+    # a reload builds a new assistant with the same settings
+    window.reload_models()
+    qtbot.waitUntil(lambda: window.model_state == "ready", timeout=5000)
+    assert len(window.assistants) == 2 and window.assistants[1].settings.decode.max_text_tokens == 10
+
+
+def test_the_microphone_stays_open_for_the_pre_roll_and_the_level_meter(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    window = open_window()
+    assert window.mic.monitoring
+    qtbot.waitUntil(lambda: window.level.value() > 0, timeout=2000)  # the live level, before any key is pressed
+
+
+def test_click_to_talk_starts_and_stops_with_a_click_or_space(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    window = open_window()
+    window.talk_mode.setCurrentIndex(window.talk_mode.findData("toggle"))
+    assert window.settings.get("talk_mode") == "toggle" and window.mic_button.text() == "Click to talk"
+    qtbot.mouseClick(window.mic_button, Qt.MouseButton.LeftButton)
+    assert window.mic.recording and window.mic_button.text() == "● Click to stop"
+    qtbot.wait(400)
+    assert window.mic.recording  # still recording: nothing is held down
+    with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
+        qtbot.mouseClick(window.mic_button, Qt.MouseButton.LeftButton)
+    assert window.assistants[0].requests[0].speech is not None
+    # Space toggles too: press+release starts, the next press+release stops
+    window.view.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.view)
+    qtbot.keyClick(window.view, Qt.Key.Key_Space)
+    assert window.mic.recording
+    qtbot.wait(400)
+    with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
+        qtbot.keyClick(window.view, Qt.Key.Key_Space)
+    assert len(window.assistants[0].requests) == 2
+
+
+def test_status_bar_shows_the_device_and_gpu_memory_only_on_cuda(qtbot, open_window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import sys
+    import types
+
+    window = open_window()
+    assert window.device_label.text() == "device: cpu"  # the fake assistant has no llm: reported as the CPU
+    assert not window._gpu_timer.isActive()
+    gib = 1024**3
+    cuda = types.SimpleNamespace(
+        is_available=lambda: True, current_device=lambda: 0, memory_allocated=lambda i: int(1.5 * gib),
+        max_memory_allocated=lambda i: 2 * gib, get_device_properties=lambda i: types.SimpleNamespace(total_memory=80 * gib))
+    fake_torch = types.SimpleNamespace(cuda=cuda, device=lambda d: types.SimpleNamespace(index=0))
+    monkeypatch.setitem(sys.modules, "torch", fake_torch)
+    window.engine.worker.sig_model_device.emit("cuda:0", "bfloat16")
+    qtbot.waitUntil(lambda: "GPU" in window.device_label.text(), timeout=2000)
+    assert window.device_label.text() == "device: cuda:0 (bfloat16) · GPU memory 1.5 GiB (peak 2.0) of 80.0 GiB"
+    assert window._gpu_timer.isActive()

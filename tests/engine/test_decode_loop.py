@@ -89,3 +89,13 @@ def test_forced_ids_must_respect_the_grammar(llm):
     loop = DecodeLoop(llm)
     with pytest.raises(ValueError, match="not allowed"):
         list(loop.run(_prompt(llm), DecodeSettings(), forced_ids=[40198]))  # a speech unit outside a span
+
+
+def test_beam_sampling_option_for_text_replies(llm):
+    loop = DecodeLoop(llm)
+    settings = DecodeSettings(text=SamplingParams.from_reference("chat"), text_beams=5, max_text_tokens=8, seed=0)
+    ids = list(loop.run(_prompt(llm), settings))
+    assert 1 <= len(ids) <= 9
+    assert all(i < 32000 or i in (32003, 53516, 2) for i in ids)  # text and end tags only
+    parser = _parse(llm, ids)
+    assert not parser.spans

@@ -1,0 +1,152 @@
+"""Settings: persisted values, their mapping onto the engine's settings, and the Settings dialog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PySide6.QtWidgets import QDialogButtonBox
+
+from anygpt_desktop.app.settings import (
+    DECODE_LIMIT_DEFAULTS,
+    DECODE_MODALITIES,
+    DEFAULTS,
+    AppSettings,
+    assistant_settings,
+    decode_settings,
+    sampling_key,
+)
+from anygpt_desktop.app.settings_dialog import SettingsDialog
+
+
+def test_values_keep_their_types_across_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "settings.ini"
+    first = AppSettings(path)
+    first.set("text_temperature", 0.7)
+    first.set("max_speech_units", 50)
+    first.set("device", "cpu")
+    second = AppSettings(path)  # a new process reads the INI file (strings) back
+    assert second.get("text_temperature") == 0.7 and isinstance(second.get("text_temperature"), float)
+    assert second.get("max_speech_units") == 50 and isinstance(second.get("max_speech_units"), int)
+    assert second.get("device") == "cpu"
+    assert second.get("music_top_k") == 200  # the reference's music top-k when nothing is stored
+    with pytest.raises(KeyError):
+        second.set("no_such_setting", 1)
+
+
+def test_defaults_are_the_engine_defaults() -> None:
+    from anygpt_desktop.engine.decode_loop import DecodeSettings
+    from anygpt_desktop.engine.sampling import SamplingParams
+
+    engine = DecodeSettings()
+    mapped = decode_settings(DEFAULTS)
+    for m in DECODE_MODALITIES:
+        assert getattr(mapped, m) == SamplingParams.from_reference(m) == getattr(engine, m)
+    for key in DECODE_LIMIT_DEFAULTS:
+        assert getattr(mapped, key) == getattr(engine, key)
+
+
+def test_settings_map_onto_the_assistant_settings(tmp_path: Path) -> None:
+    values = dict(DEFAULTS)
+    values.update({
+        "device": "cpu", "precision": "bfloat16", "output_folder": str(tmp_path / "out"),
+        "default_voice": str(tmp_path / "me.wav"), "max_text_tokens": 10, "max_speech_units": 50,
+        sampling_key("speech", "temperature"): 0.8, sampling_key("speech", "top_k"): 20,
+        sampling_key("speech", "top_p"): 0.9, sampling_key("speech", "repetition_penalty"): 1.2,
+        sampling_key("text", "temperature"): 0.0,
+    })
+    s = assistant_settings(values)
+    assert (s.device, s.dtype) == ("cpu", "bfloat16")
+    assert s.output_dir == tmp_path / "out" and s.default_voice == tmp_path / "me.wav"
+    assert (s.decode.max_text_tokens, s.decode.max_speech_units) == (10, 50)
+    sp = s.decode.speech
+    assert (sp.do_sample, sp.temperature, sp.top_k, sp.top_p, sp.repetition_penalty) == (True, 0.8, 20, 0.9, 1.2)
+    assert s.decode.text.do_sample is False  # temperature 0: greedy
+    assert s.decode.max_new_tokens >= 10 + 50
+    auto = assistant_settings(DEFAULTS)
+    assert (auto.device, auto.dtype, auto.output_dir, auto.default_voice) == (None, None, None, None)
+
+
+def _dialog(qtbot, tmp_path: Path, lister=None) -> tuple[SettingsDialog, AppSettings, list]:  # type: ignore[no-untyped-def]
+    settings = AppSettings(tmp_path / "settings.ini")
+    dialog = SettingsDialog(settings, device_lister=lister or (lambda d: ([f"{d} one", f"{d} two"], "")))
+    qtbot.addWidget(dialog)
+    applied: list = []
+    dialog.sig_settings_applied.connect(applied.append)
+    return dialog, settings, applied
+
+
+def test_the_dialog_shows_and_stores_every_group(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dialog, settings, applied = _dialog(qtbot, tmp_path)
+    assert dialog.sampling[sampling_key("music", "top_k")].value() == 200
+    assert dialog.limits["max_text_tokens"].value() == 500
+    assert [dialog.input_device.itemText(i) for i in range(dialog.input_device.count())] == [
+        "System default", "input one", "input two"]
+    voice = tmp_path / "voice.wav"
+    sf.write(voice, np.zeros(16000, np.float32), 16000)
+    dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
+    dialog.precision.setCurrentIndex(dialog.precision.findData("float32"))
+    dialog.sampling[sampling_key("text", "temperature")].setValue(0.7)
+    dialog.sampling[sampling_key("speech", "top_p")].setValue(0.9)
+    dialog.limits["max_speech_units"].setValue(50)
+    dialog.vad_aggressiveness.setCurrentIndex(3)
+    dialog.end_silence.setValue(900)
+    dialog.pre_roll.setValue(450)
+    dialog.input_device.setCurrentIndex(2)
+    dialog.output_device.setCurrentIndex(1)
+    dialog.default_voice.setText(str(voice))
+    dialog.output_folder.setText(str(tmp_path / "new" / "outputs"))
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    assert dialog.result() == dialog.DialogCode.Accepted
+    assert sorted(applied[0]) == sorted([
+        "device", "precision", "text_temperature", "speech_top_p", "max_speech_units", "vad_aggressiveness",
+        "vad_end_silence_ms", "pre_roll_ms", "input_device", "output_device", "default_voice", "output_folder"])
+    again = AppSettings(tmp_path / "settings.ini")
+    assert again.get("device") == "cpu" and again.get("precision") == "float32"
+    assert again.get("text_temperature") == pytest.approx(0.7) and again.get("speech_top_p") == pytest.approx(0.9)
+    assert again.get("max_speech_units") == 50 and again.get("vad_aggressiveness") == 3
+    assert again.get("vad_end_silence_ms") == 900 and again.get("pre_roll_ms") == 450
+    assert again.get("input_device") == "input two" and again.get("output_device") == "output one"
+    assert again.get("default_voice") == str(voice)
+    assert (tmp_path / "new" / "outputs").is_dir()
+    # a second dialog shows what was stored; the reference button puts decoding back
+    dialog2, _, _ = _dialog(qtbot, tmp_path)
+    assert dialog2.values()["max_speech_units"] == 50 and dialog2.values()["input_device"] == "input two"
+    dialog2.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).click()
+    assert dialog2.values()["max_speech_units"] == 1500 and dialog2.values()["text_temperature"] == 1.0
+
+
+def test_bad_values_are_explained_and_not_stored(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dialog, settings, applied = _dialog(qtbot, tmp_path)
+    dialog.show()
+    dialog.default_voice.setText(str(tmp_path / "missing.wav"))
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    assert dialog.isVisible() and dialog.error_label.isVisible()
+    assert "does not exist" in dialog.error_label.text()
+    (tmp_path / "notes.txt").write_text("x")
+    dialog.default_voice.setText(str(tmp_path / "notes.txt"))
+    assert not dialog.apply() and "WAV, FLAC, OGG or MP3" in dialog.error_label.text()
+    dialog.default_voice.setText("")
+    dialog.output_folder.setText(str(tmp_path / "notes.txt"))
+    assert not dialog.apply() and "is a file" in dialog.error_label.text()
+    assert applied == [] and settings.get("default_voice") == "" and settings.get("output_folder") == ""
+
+
+def test_no_sound_system_still_opens_with_a_reason(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dialog, settings, _ = _dialog(qtbot, tmp_path, lister=lambda d: ([], "PortAudio could not be loaded."))
+    settings.set("input_device", "Old USB mic")
+    dialog.load(settings.values())
+    assert [dialog.input_device.itemText(i) for i in range(dialog.input_device.count())] == [
+        "System default", "Old USB mic (not connected)"]
+    assert dialog.input_device.currentData() == "Old USB mic"  # a missing device is not silently forgotten
+    assert dialog.devices_note.text() == "PortAudio could not be loaded."
+
+
+def test_every_control_has_an_accessible_name(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dialog, _, _ = _dialog(qtbot, tmp_path)
+    controls = [dialog.device, dialog.precision, dialog.vad_aggressiveness, dialog.end_silence, dialog.pre_roll,
+                dialog.input_device, dialog.output_device, dialog.default_voice, dialog.output_folder,
+                *dialog.sampling.values(), *dialog.limits.values()]
+    assert all(w.accessibleName() for w in controls)
