@@ -8,14 +8,18 @@
 #
 # Environment (all optional):
 #   VARIANT      cpu (default) or cuda: names the outputs; pair VARIANT=cuda with a CUDA TORCH_SPEC
-#   TORCH_SPEC   the torch requirement for a fresh build venv (default torch==2.13.0, the CPU wheel), e.g.
+#   TORCH_SPEC   the torch requirement for a fresh build venv (default torch==2.13.0: the CPU wheel on the project's
+#                machines, which have it locally; where pip would pick PyPI's CUDA build, ask for the CPU one with
+#                TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"). The CUDA variant:
 #                TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" VARIANT=cuda
+#                (the script refuses a cpu-labelled build of a CUDA torch and the other way round)
 #   BUILD_VENV   an existing venv that already has torch and the project installed (e.g. .venv): its packages are
 #                reused through a thin overlay venv that only adds PyInstaller, which saves the torch download
 #   DIST_DIR     where the installers go (default: <repo>/dist)
 #   WORK_DIR     build scratch space (default: <repo>/build/packaging); the fresh build venv is kept there and reused
 #   FORMATS      which installers: "tar deb" (default), or one of them
 #   DEB_COMPRESSION  dpkg-deb compressor: gzip (default, every dpkg reads it), xz (smaller, slow), zstd, none
+#   GZIP_LEVEL   compression level of the archive and of a gzip/xz/zstd .deb (default 6; 1 is ~2x faster, ~10% larger)
 #   PYTHON       the interpreter for a fresh build venv (default python3; 3.11+ with a shared libpython)
 set -euo pipefail
 
@@ -27,6 +31,7 @@ DIST_DIR=$(mkdir -p "${DIST_DIR:-$REPO/dist}" && cd "${DIST_DIR:-$REPO/dist}" &&
 WORK_DIR=$(mkdir -p "${WORK_DIR:-$REPO/build/packaging}" && cd "${WORK_DIR:-$REPO/build/packaging}" && pwd)
 FORMATS=${FORMATS:-tar deb}
 DEB_COMPRESSION=${DEB_COMPRESSION:-gzip}
+GZIP_LEVEL=${GZIP_LEVEL:-6}
 PYTHON=${PYTHON:-python3}
 NAME=anygpt-desktop
 
@@ -71,9 +76,21 @@ PY="$VENV/bin/python"
 
 VERSION=$("$PY" -c "import tomllib; print(tomllib.load(open('$REPO/pyproject.toml', 'rb'))['project']['version'])")
 TORCH_VERSION=$("$PY" -c "import torch; print(torch.__version__)")
+TORCH_CUDA=$("$PY" -c "import torch; print(torch.version.cuda or '')")
 log "AnyGPT Desktop $VERSION, torch $TORCH_VERSION, variant $VARIANT"
+if [ "$VARIANT" = cpu ] && [ -n "$TORCH_CUDA" ]; then
+  die "VARIANT=cpu but torch $TORCH_VERSION is a CUDA $TORCH_CUDA build (several GB); for a CPU bundle use
+  TORCH_SPEC='torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu' (and a fresh WORK_DIR), or set VARIANT=cuda"
+fi
+if [ "$VARIANT" = cuda ] && [ -z "$TORCH_CUDA" ]; then
+  die "VARIANT=cuda but torch $TORCH_VERSION has no CUDA; set TORCH_SPEC to a CUDA build of torch"
+fi
 
-# 2. The one-folder bundle.
+# 2. Icons in PNG (menus that do not read SVG) and the one-folder bundle.
+ICON_DIR="$WORK_DIR/icons"
+export ANYGPT_ICON_DIR="$ICON_DIR"
+QT_QPA_PLATFORM=offscreen "$PY" "$PACKAGING/make_icons.py" "$ICON_DIR" 2>/dev/null \
+  || { log "warning: PNG icons not rendered; the SVG icon alone is installed"; rm -rf "$ICON_DIR"; }
 PYI_DIST="$WORK_DIR/pyinstaller-dist"
 log "PyInstaller: $PACKAGING/anygpt-desktop.spec"
 start=$(date +%s)
@@ -97,10 +114,11 @@ if [[ " $FORMATS " == *" tar "* ]]; then
   cp -a "$BUNDLE/." "$STAGE/"
   cp "$REPO/resources/$NAME.desktop" "$STAGE/share/applications/"
   cp "$REPO/resources/icons/anygpt.svg" "$STAGE/share/icons/hicolor/scalable/apps/$NAME.svg"
+  if [ -d "$ICON_DIR/hicolor" ]; then cp -r "$ICON_DIR/hicolor/." "$STAGE/share/icons/hicolor/"; fi
   cp "$PACKAGING/linux/README-archive.txt" "$STAGE/README.txt"
   log "archive $TAR_NAME"
   tar -C "$WORK_DIR/tar-stage" --owner=0 --group=0 --numeric-owner -cf - "$(basename "$STAGE")" \
-    | gzip -6 > "$DIST_DIR/$TAR_NAME.part"
+    | gzip -"$GZIP_LEVEL" > "$DIST_DIR/$TAR_NAME.part"
   mv "$DIST_DIR/$TAR_NAME.part" "$DIST_DIR/$TAR_NAME"
   OUTPUTS+=("$TAR_NAME")
 fi
@@ -115,6 +133,7 @@ if [[ " $FORMATS " == *" deb "* ]]; then
   install -m 0755 "$PACKAGING/linux/anygpt-desktop-launcher.sh" "$ROOT/usr/bin/$NAME"
   install -m 0644 "$REPO/resources/$NAME.desktop" "$ROOT/usr/share/applications/$NAME.desktop"
   install -m 0644 "$REPO/resources/icons/anygpt.svg" "$ROOT/usr/share/icons/hicolor/scalable/apps/$NAME.svg"
+  if [ -d "$ICON_DIR/hicolor" ]; then cp -r "$ICON_DIR/hicolor/." "$ROOT/usr/share/icons/hicolor/"; fi
   install -m 0644 "$PACKAGING/linux/copyright" "$ROOT/usr/share/doc/$NAME/copyright"
   INSTALLED_KB=$(du -sk --exclude=DEBIAN "$ROOT" | cut -f1)
   sed -e "s/@VERSION@/$DEB_VERSION/" -e "s/@INSTALLED_SIZE@/$INSTALLED_KB/" -e "s/@VARIANT@/$VARIANT/" \
@@ -122,7 +141,7 @@ if [[ " $FORMATS " == *" deb "* ]]; then
   install -m 0755 "$PACKAGING/linux/postinst" "$ROOT/DEBIAN/postinst"
   install -m 0755 "$PACKAGING/linux/postrm" "$ROOT/DEBIAN/postrm"
   log "package $DEB_NAME ($DEB_COMPRESSION)"
-  dpkg-deb --root-owner-group -Z"$DEB_COMPRESSION" --build "$ROOT" "$DIST_DIR/$DEB_NAME" >/dev/null
+  dpkg-deb --root-owner-group -Z"$DEB_COMPRESSION" -z"$GZIP_LEVEL" --build "$ROOT" "$DIST_DIR/$DEB_NAME" >/dev/null
   OUTPUTS+=("$DEB_NAME")
 fi
 

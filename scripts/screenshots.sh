@@ -19,11 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, "tests/app")
 from fake_assistant import FakeAssistant  # noqa: E402
+import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from anygpt_desktop.app.audio_out import AudioOut  # noqa: E402
 from anygpt_desktop.app.main_window import MainWindow  # noqa: E402
+from anygpt_desktop.app.mic import MicController  # noqa: E402
 
 out, tmp = Path(sys.argv[1]), Path(sys.argv[2])
 app = QApplication(sys.argv[:1])
@@ -53,14 +56,50 @@ def wait(cond, ms=8000):
 
 
 def shot(widget, name):
-    for _ in range(20):
-        app.processEvents()
+    wait(lambda: False, 150)  # let streamed text and layouts settle
     path = out / name
     widget.grab().save(str(path))
     print("saved", path)
 
 
-window = MainWindow(lambda: PictureAssistant(tmp, out_dir=tmp), device_label="device: cpu (demo)", demo=True)
+class RoomMic:
+    """A quiet room as the microphone (a virtual machine has no sound card)."""
+
+    def __init__(self):
+        self.rng = np.random.default_rng(0)
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+    def read_available(self):
+        return [(0.01 * self.rng.standard_normal(480)).astype(np.float32)]
+
+
+class NoOutput:
+    playing = False
+    position_s = 0.0
+
+    def __init__(self, *a, **k):
+        pass
+
+    def feed(self, *a):
+        pass
+
+    def end(self):
+        pass
+
+    def stop(self):
+        pass
+
+    def close(self):
+        pass
+
+
+window = MainWindow(lambda: PictureAssistant(tmp, out_dir=tmp), device_label="device: cpu (demo)", demo=True,
+                    mic=MicController(mic_factory=RoomMic), audio_out=AudioOut(player_factory=NoOutput))
 window.resize(1180, 780)
 window.show()
 wait(lambda: window.model_state == "ready")
@@ -89,6 +128,23 @@ window.open_model_manager()
 wait(lambda: window.model_manager.isVisible(), 2000)
 shot(window.model_manager, "04-model-manager.png")
 window.model_manager.reject()
+
+window.open_settings()
+wait(lambda: window.settings_dialog.isVisible(), 2000)
+shot(window.settings_dialog, "05-settings-model.png")
+window.settings_dialog.tabs.setCurrentIndex(1)
+shot(window.settings_dialog, "06-settings-decoding.png")
+window.settings_dialog.tabs.setCurrentIndex(2)
+shot(window.settings_dialog, "07-settings-speech.png")
+window.settings_dialog.tabs.setCurrentIndex(3)
+shot(window.settings_dialog, "08-settings-devices.png")
+window.settings_dialog.reject()
+
+window.talk_mode.setCurrentIndex(window.talk_mode.findData("toggle"))
+window.mic.press()
+wait(lambda: False, 400)
+shot(window, "09-click-to-talk-recording.png")
+window.mic.cancel()
 window.close()
 PYEOF
 ls -la "$OUT"

@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 MODALITIES = [("Auto", "auto"), ("Text", "text"), ("Speech", "speech"), ("Image", "image"), ("Music", "music")]
-TALK_MODES = [("Hold to talk", "hold"), ("Click to talk", "toggle")]
+TALK_MODES = [("Hold", "hold"), ("Click on/off", "toggle")]
 GPU_REFRESH_MS = 2000
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
@@ -200,7 +200,8 @@ class MainWindow(QMainWindow):
         self.level.setFixedSize(8, 28)
         self.level.setAccessibleName("Input level")
         self.input = QLineEdit()
-        self.input.setPlaceholderText("Type a message…  (Enter sends, Esc stops)")
+        self.input.setPlaceholderText("Type a message…")
+        self.input.setToolTip("Enter sends, Esc stops the reply, Ctrl+V pastes an image")
         self.input.setAccessibleName("Message text")
         self.attach_button = self._button("Attach…", "Attach an image or audio file", "attach")
         self.modality = QComboBox()
@@ -475,6 +476,13 @@ class MainWindow(QMainWindow):
         p = self.pending.get(tid)
         if p:
             p.speech_path = Path(path)
+        self._end_speech(tid)
+
+    def _end_speech(self, tid: int) -> None:
+        """No more chunks will come for this turn's spoken reply: let the player finish (the engine's chunks need
+        not carry ``final``)."""
+        if self.audio_out.current == f"speech:{tid}":
+            self.audio_out.end()
 
     def _on_image(self, tid: int, path: str, width: int, height: int) -> None:
         p = self.pending.get(tid)
@@ -489,11 +497,11 @@ class MainWindow(QMainWindow):
             self._wire_row(p.widget.add_audio(Path(path), "Music", seconds))
 
     def _on_turn_finished(self, tid: int, done: TurnDone) -> None:
+        self._end_speech(tid)
         p = self.pending.get(tid)
         if p is None:
             return
-        if done.reply_text and not p.widget.text:
-            p.widget.set_text(done.reply_text)
+        p.widget.set_text(p.widget.text or done.reply_text)  # shows the last streamed words at once
         if done.transcript:
             p.user_widget.set_transcript(done.transcript)
         timings = dict(done.timings)
@@ -505,9 +513,11 @@ class MainWindow(QMainWindow):
         self._store(tid, interrupted=False, timings=timings)
 
     def _on_turn_failed(self, tid: int, reason: str, cancelled: bool) -> None:
+        self._end_speech(tid)
         p = self.pending.get(tid)
         if p is None:
             return
+        p.widget.set_text(p.widget.text)
         p.widget.set_state("(interrupted)" if cancelled else f"(failed: {reason})")
         if not cancelled:
             self.statusBar().showMessage(reason, 10000)

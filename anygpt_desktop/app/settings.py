@@ -55,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "default_voice": "",  # a recording whose voice speaks the replies; empty: the model's own voice
     "output_folder": "",  # empty: "outputs" beside the models folder
     "last_conversation": 0,
+    "text_beams": 1,  # >1: beam sampling for text-only replies (not streamed)
     **DECODE_LIMIT_DEFAULTS,
     **REFERENCE_SAMPLING,
 }
@@ -129,6 +130,7 @@ def decode_settings(values: dict[str, Any]) -> Any:
     limits = {k: int(values[k]) for k in DECODE_LIMIT_DEFAULTS}
     return DecodeSettings(
         text=params("text"), speech=params("speech"), image=params("image"), music=params("music"), **limits,
+        text_beams=max(1, int(values["text_beams"])),
         max_new_tokens=max(4000, limits["max_text_tokens"] + limits["max_speech_units"] + limits["max_music_units"] + 64),
     )
 

@@ -164,6 +164,11 @@ class SettingsDialog(QDialog):
         form.addRow("Longest &text reply (tokens):", self.limits["max_text_tokens"])
         form.addRow("Longest &spoken reply (units, 50 = 1 s):", self.limits["max_speech_units"])
         form.addRow("Longest &music (units, 200 = 1 s):", self.limits["max_music_units"])
+        self.text_beams = self._int(1, 8)
+        self.text_beams.setAccessibleName("Beams for text-only replies")
+        self.text_beams.setToolTip("More than 1: the reference's beam sampling for replies that are only text; "
+                                   "the reply then appears at the end instead of word by word")
+        form.addRow("&Beams for text-only replies (1 = streamed):", self.text_beams)
         lay.addLayout(form)
         lay.addWidget(_note(f"Decoding settings apply {APPLIES['decoding']}."))
         lay.addStretch(1)
@@ -288,6 +293,7 @@ class SettingsDialog(QDialog):
             w.setValue(values[key])
         for key, w in self.limits.items():
             w.setValue(int(values[key]))
+        self.text_beams.setValue(int(values["text_beams"]))
         self.vad_aggressiveness.setCurrentIndex(max(0, self.vad_aggressiveness.findData(int(values["vad_aggressiveness"]))))
         self.end_silence.setValue(int(values["vad_end_silence_ms"]))
         self.pre_roll.setValue(int(values["pre_roll_ms"]))
@@ -312,6 +318,7 @@ class SettingsDialog(QDialog):
             out[key] = type(DEFAULTS[key])(w.value())
         for key, w in self.limits.items():
             out[key] = w.value()
+        out["text_beams"] = self.text_beams.value()
         return out
 
     def restore_reference_decoding(self) -> None:
@@ -319,6 +326,7 @@ class SettingsDialog(QDialog):
             w.setValue(REFERENCE_SAMPLING[key])
         for key, w in self.limits.items():
             w.setValue(DECODE_LIMIT_DEFAULTS[key])
+        self.text_beams.setValue(DEFAULTS["text_beams"])
 
     def check(self, values: dict[str, Any]) -> None:
         """Raise :class:`SettingsError` for values that cannot work."""

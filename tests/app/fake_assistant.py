@@ -46,11 +46,13 @@ class FakeAssistant:
         speech_chunks: int = 3,
         fail_load: str | None = None,
         out_dir: Path | None = None,
+        mark_final: bool = True,
     ) -> None:
         self.models_dir = Path(models_dir)
         self.device = device or "cpu"
         self.delay_s = delay_s
         self.speech_chunks = speech_chunks
+        self.mark_final = mark_final  # the real engine never sets SpeechChunk.final
         self.fail_load = fail_load
         self.out_dir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="anygpt-fake-"))
         self.loaded = False
@@ -105,7 +107,7 @@ class FakeAssistant:
                 if self._wait(state):
                     yield TurnFailed("Stopped.", cancelled=True)
                     return
-                yield SpeechChunk((0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000, i, i == self.speech_chunks - 1)
+                yield SpeechChunk((0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000, i, self.mark_final and i == self.speech_chunks - 1)
         if want == "image" or "draw" in lowered:
             if self._wait(state):
                 yield TurnFailed("Stopped.", cancelled=True)

@@ -352,3 +352,12 @@ def test_status_bar_shows_the_device_and_gpu_memory_only_on_cuda(qtbot, open_win
     qtbot.waitUntil(lambda: "GPU" in window.device_label.text(), timeout=2000)
     assert window.device_label.text() == "device: cuda:0 (bfloat16) · GPU memory 1.5 GiB (peak 2.0) of 80.0 GiB"
     assert window._gpu_timer.isActive()
+
+
+def test_the_spoken_reply_ends_when_the_turn_does_even_without_a_final_chunk(qtbot, open_window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    window = open_window(mark_final=False)  # like the real engine
+    ended: list[str] = []
+    real_end = window.audio_out.end
+    monkeypatch.setattr(window.audio_out, "end", lambda: (ended.append(window.audio_out.current), real_end())[1])
+    type_and_send(qtbot, window, "say something")
+    assert ended == ["speech:1"]  # without it the player waits for more audio forever

@@ -44,7 +44,7 @@ def test_defaults_are_the_engine_defaults() -> None:
     mapped = decode_settings(DEFAULTS)
     for m in DECODE_MODALITIES:
         assert getattr(mapped, m) == SamplingParams.from_reference(m) == getattr(engine, m)
-    for key in DECODE_LIMIT_DEFAULTS:
+    for key in (*DECODE_LIMIT_DEFAULTS, "text_beams"):
         assert getattr(mapped, key) == getattr(engine, key)
 
 
@@ -55,7 +55,7 @@ def test_settings_map_onto_the_assistant_settings(tmp_path: Path) -> None:
         "default_voice": str(tmp_path / "me.wav"), "max_text_tokens": 10, "max_speech_units": 50,
         sampling_key("speech", "temperature"): 0.8, sampling_key("speech", "top_k"): 20,
         sampling_key("speech", "top_p"): 0.9, sampling_key("speech", "repetition_penalty"): 1.2,
-        sampling_key("text", "temperature"): 0.0,
+        sampling_key("text", "temperature"): 0.0, "text_beams": 3,
     })
     s = assistant_settings(values)
     assert (s.device, s.dtype) == ("cpu", "bfloat16")
@@ -64,7 +64,7 @@ def test_settings_map_onto_the_assistant_settings(tmp_path: Path) -> None:
     sp = s.decode.speech
     assert (sp.do_sample, sp.temperature, sp.top_k, sp.top_p, sp.repetition_penalty) == (True, 0.8, 20, 0.9, 1.2)
     assert s.decode.text.do_sample is False  # temperature 0: greedy
-    assert s.decode.max_new_tokens >= 10 + 50
+    assert s.decode.max_new_tokens >= 10 + 50 and s.decode.text_beams == 3
     auto = assistant_settings(DEFAULTS)
     assert (auto.device, auto.dtype, auto.output_dir, auto.default_voice) == (None, None, None, None)
 
@@ -91,6 +91,7 @@ def test_the_dialog_shows_and_stores_every_group(qtbot, tmp_path: Path) -> None:
     dialog.sampling[sampling_key("text", "temperature")].setValue(0.7)
     dialog.sampling[sampling_key("speech", "top_p")].setValue(0.9)
     dialog.limits["max_speech_units"].setValue(50)
+    dialog.text_beams.setValue(2)
     dialog.vad_aggressiveness.setCurrentIndex(3)
     dialog.end_silence.setValue(900)
     dialog.pre_roll.setValue(450)
@@ -101,7 +102,7 @@ def test_the_dialog_shows_and_stores_every_group(qtbot, tmp_path: Path) -> None:
     dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
     assert dialog.result() == dialog.DialogCode.Accepted
     assert sorted(applied[0]) == sorted([
-        "device", "precision", "text_temperature", "speech_top_p", "max_speech_units", "vad_aggressiveness",
+        "device", "precision", "text_temperature", "speech_top_p", "max_speech_units", "text_beams", "vad_aggressiveness",
         "vad_end_silence_ms", "pre_roll_ms", "input_device", "output_device", "default_voice", "output_folder"])
     again = AppSettings(tmp_path / "settings.ini")
     assert again.get("device") == "cpu" and again.get("precision") == "float32"
@@ -148,5 +149,5 @@ def test_every_control_has_an_accessible_name(qtbot, tmp_path: Path) -> None:  #
     dialog, _, _ = _dialog(qtbot, tmp_path)
     controls = [dialog.device, dialog.precision, dialog.vad_aggressiveness, dialog.end_silence, dialog.pre_roll,
                 dialog.input_device, dialog.output_device, dialog.default_voice, dialog.output_folder,
-                *dialog.sampling.values(), *dialog.limits.values()]
+                dialog.text_beams, *dialog.sampling.values(), *dialog.limits.values()]
     assert all(w.accessibleName() for w in controls)
