@@ -16,10 +16,6 @@ logger = logging.getLogger(__name__)
 DEMO_MARKER = ".demo-kit-complete"
 
 
-class EngineUnavailableError(RuntimeError):
-    """This build has no engine (``anygpt_desktop.engine.assistant``) yet."""
-
-
 def demo_models_dir() -> Path:
     from platformdirs import user_data_dir
 
@@ -38,22 +34,11 @@ def ensure_demo_kit(root: Path) -> Path:
 
 
 def engine_factory(models_dir: Path, *, demo: bool, device: str | None) -> Any:
-    """A factory the worker thread calls: the real Assistant (after writing the demo kit), or one that explains why
-    there is none."""
-    try:
-        from anygpt_desktop.engine.assistant import Assistant
-    except ImportError as exc:
-        reason = str(exc)
-
-        def unavailable() -> Any:
-            raise EngineUnavailableError(
-                "this build has no engine yet (anygpt_desktop.engine.assistant cannot be imported: "
-                f"{reason}). The interface works, but no reply can be generated."
-            )
-
-        return unavailable
+    """A factory the worker thread calls: the Assistant of ``models_dir`` (writing the demo kit first in demo mode)."""
 
     def make() -> Any:
+        from anygpt_desktop.engine.assistant import Assistant
+
         if demo:
             ensure_demo_kit(models_dir)
         return Assistant(models_dir, device=device)

@@ -40,7 +40,7 @@ from anygpt_desktop.app.audio_out import AudioOut
 from anygpt_desktop.app.conversation import AudioRow, ConversationView, TurnWidget
 from anygpt_desktop.app.gpu_status import device_text
 from anygpt_desktop.app.mic import MicController
-from anygpt_desktop.app.settings import MIC_KEYS, RELOAD_KEYS, AppSettings
+from anygpt_desktop.app.settings import MIC_KEYS, RELOAD_KEYS, AppSettings, with_demo_limits
 from anygpt_desktop.app.theme import apply_theme
 from anygpt_desktop.app.worker import AssistantFactory, EngineClient
 from anygpt_desktop.audio.files import save_wav
@@ -138,7 +138,7 @@ class MainWindow(QMainWindow):
         QApplication.instance().installEventFilter(self)  # type: ignore[union-attr]
         self._apply_audio_settings()
         self.mic.start_monitoring()  # the stream stays open: push-to-talk keeps the pre-roll
-        self.engine.configure(self.settings.values())
+        self.engine.configure(self._engine_values())
         self.engine.load()
         self._set_model_state("loading", "Loading models…")
 
@@ -827,9 +827,15 @@ class MainWindow(QMainWindow):
         dialog.open()
         self.settings_dialog = dialog
 
+    def _engine_values(self) -> dict:
+        """The stored settings, with short replies in demo mode unless the user chose limits (random tiny models
+        would otherwise talk to the full 500-token limit before they speak)."""
+        values = self.settings.values()
+        return with_demo_limits(values) if self.demo else values
+
     def apply_settings(self, changed: list[str]) -> None:
         """Settings changed (the dialog stored them): hand them to the engine and the audio; say what needs a reload."""
-        self.engine.configure(self.settings.values())
+        self.engine.configure(self._engine_values())
         if any(k in MIC_KEYS or k == "output_device" for k in changed):
             self._apply_audio_settings()
         if any(k in RELOAD_KEYS for k in changed) and self.model_state != "loading":

@@ -112,6 +112,18 @@ class AppSettings:
         return changed
 
 
+DEMO_LIMITS = {"max_text_tokens": 40, "max_speech_units": 150, "max_music_units": 400}
+
+
+def with_demo_limits(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the demo's short reply limits wherever the user kept the default limit."""
+    out = dict(values)
+    for key, demo_value in DEMO_LIMITS.items():
+        if int(out[key]) == DECODE_LIMIT_DEFAULTS[key]:
+            out[key] = demo_value
+    return out
+
+
 def decode_settings(values: dict[str, Any]) -> Any:
     """The engine's ``DecodeSettings`` for stored values (temperature 0 means greedy: always the likeliest token)."""
     from anygpt_desktop.engine.decode_loop import DecodeSettings

@@ -49,17 +49,9 @@ def test_self_test_fails_readably_when_the_models_do_not_load(monkeypatch, tmp_p
     assert "[FAIL] models" in out and "The chat model is missing." in out and out.rstrip().endswith("FAILED")
 
 
-def test_no_engine_is_explained_not_crashed(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import builtins
+def test_missing_models_are_explained_not_crashed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from anygpt_desktop.engine.llm import ModelLoadError
 
-    real_import = builtins.__import__
-
-    def fake_import(name, *a, **k):  # type: ignore[no-untyped-def]
-        if name == "anygpt_desktop.engine.assistant":
-            raise ImportError("not built")
-        return real_import(name, *a, **k)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
-    factory = app_main.engine_factory(Path("/nowhere"), demo=True, device=None)
-    with pytest.raises(app_main.EngineUnavailableError, match="no engine yet"):
-        factory()
+    assistant = app_main.engine_factory(tmp_path / "empty", demo=False, device="cpu")()
+    with pytest.raises(ModelLoadError, match="model manager"):
+        assistant.load()

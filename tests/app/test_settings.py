@@ -151,3 +151,12 @@ def test_every_control_has_an_accessible_name(qtbot, tmp_path: Path) -> None:  #
                 dialog.input_device, dialog.output_device, dialog.default_voice, dialog.output_folder,
                 dialog.text_beams, *dialog.sampling.values(), *dialog.limits.values()]
     assert all(w.accessibleName() for w in controls)
+
+
+def test_demo_mode_shortens_only_default_limits():
+    from anygpt_desktop.app.settings import DECODE_LIMIT_DEFAULTS, DEMO_LIMITS, with_demo_limits
+
+    values = dict(DECODE_LIMIT_DEFAULTS)
+    assert with_demo_limits(values) == DEMO_LIMITS
+    values["max_speech_units"] = 700  # the user's own choice is kept
+    assert with_demo_limits(values)["max_speech_units"] == 700
