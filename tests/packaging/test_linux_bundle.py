@@ -123,10 +123,13 @@ def test_deb_and_archive_are_built_with_checksums(built: dict[str, Path]) -> Non
     assert not [line for line in listing.splitlines() if line.endswith((".safetensors", ".pt", ".pth", ".bin"))
                 and int(line.split()[2]) > 1_000_000]
 
-    top = f"anygpt-desktop-{_version()}-linux-x86_64-cpu/"
+    top = f"anygpt-desktop-{_version()}-linux-x86_64-cpu"
     with tarfile.open(built["tar"], "r|gz") as tar:
-        names = [next(tar).name for _ in range(3)]
-    assert all(n.startswith(top.rstrip("/")) for n in names)
+        members = {m.name: m for m in tar}
+    assert all(name == top or name.startswith(top + "/") for name in members)
+    assert members[f"{top}/anygpt-desktop"].mode & 0o111
+    for name in ("README.txt", "share/applications/anygpt-desktop.desktop", "_internal/anygpt_desktop/app/data"):
+        assert f"{top}/{name}" in members
 
 
 @linux_x86_64
