@@ -54,6 +54,17 @@ class InputError(ValueError):
     """A user input that cannot be used; the message is for the user."""
 
 
+def user_facing_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose message already says, in the user's terms, what went wrong with an input or a model file."""
+    from anygpt_desktop.audio.errors import AudioError
+    from anygpt_desktop.modalities.image.seed_tokenizer import SeedError
+    from anygpt_desktop.modalities.image.unclip import UnclipError
+    from anygpt_desktop.modalities.music.errors import MusicError
+    from anygpt_desktop.modalities.speech.errors import SpeechError
+
+    return (InputError, ModelLoadError, AudioError, SpeechError, MusicError, SeedError, UnclipError, ValueError, OSError)
+
+
 @dataclass
 class AssistantSettings:
     device: str | None = None  # "cuda", "cpu" or None for automatic
@@ -137,8 +148,12 @@ class Assistant:
             self.media.release_idle(self.settings.image_idle_release_s)
         try:
             user = self._user_message(request, timings)
-        except (InputError, ModelLoadError, ValueError, OSError) as exc:
+        except user_facing_errors() as exc:
             yield TurnFailed(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - an input we could not use must not take the app down
+            logger.exception("input could not be used")
+            yield TurnFailed(f"the input could not be used ({type(exc).__name__}: {exc})")
             return
         segments = self.conversation.render(user)
         prompt_ids = self.llm.tokenizer.encode(segments)
@@ -146,11 +161,15 @@ class Assistant:
         out = _TurnOutput()
         try:
             yield from self.generate(prompt_ids, settings, request, state, out, timings, start, forced_ids)
-        except ModelLoadError as exc:
-            yield TurnFailed(str(exc))
-            return
         except torch.cuda.OutOfMemoryError:  # pragma: no cover - needs a GPU
             yield TurnFailed("the GPU ran out of memory during this turn; try a shorter input or the CPU")
+            return
+        except user_facing_errors() as exc:
+            yield TurnFailed(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - the history stays as it was; the app keeps running
+            logger.exception("turn failed")
+            yield TurnFailed(f"the reply failed ({type(exc).__name__}: {exc}); the conversation is unchanged")
             return
         self._store(user, out, cancelled=state.cancelled())
         timings["total"] = time.perf_counter() - start
@@ -231,7 +250,7 @@ class Assistant:
                 elif isinstance(ev, sp.SpanStarted) and ev.modality == "speech" and speech is None:
                     try:
                         voice = self._voice(request)
-                        self.media.speechtokenizer, self.media.soundstorm  # load now, report a missing file clearly
+                        _ = (self.media.speechtokenizer, self.media.soundstorm)  # load now: a missing file is a notice
                     except Exception as exc:  # noqa: BLE001 - a voice or model problem must not end the turn
                         yield Notice(f"no spoken reply: {exc}")
                         continue
@@ -285,6 +304,8 @@ class Assistant:
                 elif span.modality == "music":
                     yield self._render_music(span.units, label, timings)
             except Exception as exc:  # noqa: BLE001 - one failed medium must not lose the turn
+                if state.cancelled():
+                    continue
                 logger.exception("%s output failed", span.modality)
                 yield Notice(f"the {span.modality} could not be produced: {exc}")
 

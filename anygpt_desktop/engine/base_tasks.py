@@ -14,10 +14,9 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from anygpt_desktop.engine.assistant import Assistant, InputError, _TurnOutput
+from anygpt_desktop.engine.assistant import Assistant, InputError, _TurnOutput, user_facing_errors
 from anygpt_desktop.engine.decode_loop import DecodeSettings
 from anygpt_desktop.engine.events import Event, TurnDone, TurnFailed
-from anygpt_desktop.engine.llm import ModelLoadError
 from anygpt_desktop.engine.requests import TurnRequest
 from anygpt_desktop.engine.sampling import SamplingParams
 from anygpt_desktop.engine.task_state import TaskState
@@ -78,7 +77,7 @@ def run_base_task(
         else:
             instruction = choose_instruction("other2text", line.modality, rng, instruction_index)
             segments = base_prompt(line.modality, instruction, _input_units(assistant, line))
-    except (InputError, ModelLoadError, ValueError, OSError) as exc:
+    except user_facing_errors() as exc:
         yield TurnFailed(str(exc))
         return
     timings["encode_inputs"] = time.perf_counter() - start
@@ -90,7 +89,7 @@ def run_base_task(
     try:
         yield from assistant.generate(prompt_ids, base_settings(line, assistant.settings.seed), request, state, out,
                                       timings, start, forced_ids)
-    except ModelLoadError as exc:
+    except user_facing_errors() as exc:
         yield TurnFailed(str(exc))
         return
     timings["total"] = time.perf_counter() - start

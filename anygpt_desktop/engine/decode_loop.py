@@ -207,7 +207,12 @@ class DecodeLoop:
         self.last_stats.cached_tokens = common
         new = prompt_ids[common:]
         self.last_stats.computed_tokens += len(new)
-        logits = self._forward(new)
+        self._cached_ids = []
+        try:
+            logits = self._forward(new)
+        except BaseException:
+            self.reset()
+            raise
         self._cached_ids = list(prompt_ids)
         return logits
 
@@ -261,10 +266,14 @@ class DecodeLoop:
             self.last_stats.new_tokens += 1
             ended = grammar.advance(token)
             yield token
-            self._cached_ids.append(token)
             if ended:
                 break
-            logits = self._forward([token])
+            try:
+                logits = self._forward([token])
+            except BaseException:
+                self.reset()  # a half-updated cache must not serve the next turn
+                raise
+            self._cached_ids.append(token)  # only ids whose keys/values are in the cache
             self.last_stats.computed_tokens += 1
         self.last_stats.seconds = time.perf_counter() - start
         # the cache now also holds this turn's ids; the next prompt re-renders the reply, so only the prefix is reused

@@ -35,6 +35,7 @@ class SpeechOutput:
         self._units: "queue.Queue[object]" = queue.Queue()
         self._audio: "queue.Queue[np.ndarray]" = queue.Queue()
         self.error: BaseException | None = None
+        self._closed = False  # the end marker has been consumed
         self.chunks: list[np.ndarray] = []
         self._thread = threading.Thread(target=self._run, name="speech-output", daemon=True)
         self._thread.start()
@@ -43,6 +44,7 @@ class SpeechOutput:
         while True:
             item = self._units.get()
             if item is _END:
+                self._closed = True
                 return
             yield item  # type: ignore[misc]
 
@@ -65,8 +67,9 @@ class SpeechOutput:
         except BaseException as exc:  # reported to the turn as a notice; the turn goes on
             logger.exception("speech synthesis failed")
             self.error = exc
-            while self._units.get() is not _END:  # let the producer finish without blocking
+            while not self._closed and self._units.get() is not _END:  # drain until the producer closes
                 pass
+            self._closed = True
 
     def push(self, units: tuple[int, ...] | list[int]) -> None:
         for u in units:

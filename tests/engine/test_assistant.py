@@ -153,3 +153,34 @@ def test_idle_image_models_are_released(assistant):
     # used again: loads on demand and still draws
     events = run(assistant, TurnRequest(text="again", output_modality="image"), forced)
     assert any(isinstance(e, ImageReady) for e in events)
+
+
+def test_unusable_music_and_speech_files_fail_the_turn_cleanly(assistant, tmp_path):
+    assistant.clear()
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(32000, dtype=np.float32), 32000)
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF....WAVEfmt garbage")
+    for request in (TurnRequest(text="x", music=[silent]), TurnRequest(speech_files=[corrupt]),
+                    TurnRequest(text="x", music=[tmp_path / "missing.flac"])):
+        events = run(assistant, request)
+        assert isinstance(events[-1], TurnFailed), request
+        assert events[-1].reason
+    assert assistant.conversation.messages == []
+
+
+def test_an_internal_failure_mid_turn_keeps_history_and_the_cache_usable(assistant, monkeypatch):
+    assistant.clear()
+    run(assistant, TurnRequest(text="first"), text_ids(assistant, "One.") + [EOS])
+    before = [m.text for m in assistant.conversation.messages]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated device failure")
+
+    monkeypatch.setattr(assistant._loop, "_forward", broken)
+    events = run(assistant, TurnRequest(text="second"), text_ids(assistant, "Two.") + [EOS])
+    assert isinstance(events[-1], TurnFailed) and "simulated device failure" in events[-1].reason
+    assert [m.text for m in assistant.conversation.messages] == before
+    monkeypatch.undo()
+    events = run(assistant, TurnRequest(text="third"), text_ids(assistant, "Three.") + [EOS])
+    assert isinstance(events[-1], TurnDone)
