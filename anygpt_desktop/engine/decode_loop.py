@@ -57,6 +57,7 @@ class DecodeSettings:
     max_text_tokens: int = 500
     max_text_before_span: int = 120  # a requested span opens after this much text (spoken replies lead with ~30 tokens)
     max_speech_units: int = 1500  # 30 s at 50 Hz (the reference's speech limit)
+    min_speech_units: int = 25  # a spoken reply lasts at least 0.5 s (a weak model may close the span at once)
     max_music_units: int = 2000  # 10 s (500 frames), the reference's music limit
     max_new_tokens: int = 4000
     force_modality: str | None = None  # open this span if the model would end without it
@@ -145,7 +146,7 @@ class _Grammar:
                 m[end_id] = True
             return m
         m = self.units[self.span].clone()
-        if self.span_len:
+        if self.span_len >= max(1, self.settings.min_speech_units):
             m[end_id] = True
         return m
 

@@ -99,3 +99,10 @@ def test_beam_sampling_option_for_text_replies(llm):
     assert all(i < 32000 or i in (32003, 53516, 2) for i in ids)  # text and end tags only
     parser = _parse(llm, ids)
     assert not parser.spans
+
+
+def test_spoken_replies_have_a_minimum_length(llm):
+    settings = DecodeSettings(force_modality="speech", max_text_tokens=4, min_speech_units=30, max_speech_units=60, seed=5)
+    parser = _parse(llm, list(DecodeLoop(llm).run(_prompt(llm), settings)))
+    speech = [s for s in parser.spans if s.modality == "speech"]
+    assert speech and all(30 <= len(s.units) <= 60 for s in speech)
