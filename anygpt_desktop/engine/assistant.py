@@ -32,7 +32,7 @@ from anygpt_desktop.engine.events import (
     TurnFailed,
 )
 from anygpt_desktop.engine.layout import ModelPaths
-from anygpt_desktop.engine.llm import LoadedLLM, ModelLoadError, load_llm, pick_device
+from anygpt_desktop.engine.llm import LoadedLLM, ModelLoadError, load_llm
 from anygpt_desktop.engine.media import MUSIC_RATE, SPEECH_RATE, MediaModels
 from anygpt_desktop.engine.outputs import unique_path
 from anygpt_desktop.engine.requests import TurnRequest

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from anygpt_desktop.protocol.text_tokenizer import AnyGPTTokenizer
-from anygpt_desktop.protocol.vocab import Vocabulary, VocabularyError
+from anygpt_desktop.protocol.vocab import VocabularyError
 
 logger = logging.getLogger(__name__)
 

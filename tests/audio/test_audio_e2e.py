@@ -7,13 +7,9 @@ reason when the PulseAudio tools or PortAudio are not installed; the daemon is a
 
 from __future__ import annotations
 
-import os
-import shlex
-import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,45 +17,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from anygpt_desktop.audio.errors import AudioBackendUnavailableError
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 SPEECH_WAV = REPO / "tests" / "data" / "speech_beach_16k.wav"
-
-
-@pytest.fixture(scope="module")
-def pulse() -> Iterator[dict[str, str]]:
-    missing = [t for t in ("pulseaudio", "pactl", "paplay", "parec") if shutil.which(t) is None]
-    if missing:
-        pytest.skip(f"PulseAudio tools not installed ({', '.join(missing)}): apt-get install pulseaudio pulseaudio-utils")
-    from anygpt_desktop.audio import devices
-
-    try:
-        devices.load_sounddevice()
-    except AudioBackendUnavailableError as exc:
-        pytest.skip(str(exc))
-    started = subprocess.run(
-        [str(REPO / "scripts" / "pulse_env.sh"), "start"], capture_output=True, text=True, timeout=60, check=False
-    )
-    if started.returncode != 0:
-        pytest.fail(f"the private PulseAudio daemon did not start:\n{started.stderr}")
-    env = dict(kv.split("=", 1) for kv in shlex.split(started.stdout)[1:])
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        devices.refresh_devices()  # PortAudio must see the new server
-        yield env
-    finally:
-        subprocess.run([str(REPO / "scripts" / "pulse_env.sh"), "stop", env["ANYGPT_PULSE_DIR"]], timeout=30, check=False)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        devices.refresh_devices()
-        assert not Path(env["ANYGPT_PULSE_DIR"]).exists()
 
 
 def _pulse_device(direction: str) -> Any:

@@ -1,6 +1,5 @@
 """Chat turns end to end on the tiny kit, with the LLM's tokens forced so every output path runs deterministically."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 
 from anygpt_desktop.protocol.reference_compat import chat_postprocess_spans, chat_reply, ReplyExtractionError
 from anygpt_desktop.protocol.stream_parser import (
