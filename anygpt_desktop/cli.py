@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default=None)
     bench.add_argument("--full-size", action="store_true", help="full-size models with random weights")
     bench.add_argument("--llm-layers", type=int, default=None, help="bench turn --full-size: LLM depth (default 32)")
+    bench.add_argument("--speech-seconds", type=float, default=None, help="bench turn: length of the spoken reply (default 10)")
     bench.set_defaults(func=_lazy("anygpt_desktop.bench:main"))
     return parser
 

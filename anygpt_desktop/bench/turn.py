@@ -34,15 +34,15 @@ from anygpt_desktop.protocol.vocab import Vocabulary
 
 logger = logging.getLogger(__name__)
 
-SPEECH_UNITS = 500  # 10 s
+SPEECH_SECONDS = 10.0
 REFERENCE_SPEECH_LIMIT = 1500  # speech_generate_config.json max_new_tokens
 
 
-def _forced_reply(tokenizer: AnyGPTTokenizer) -> list[int]:
+def _forced_reply(tokenizer: AnyGPTTokenizer, speech_units: int) -> list[int]:
     transcript = "can you tell me something nice about the weather today in the city where I live please"
     reply = "Of course. The sun is out, the air is warm and a light breeze makes it a lovely day for a walk outside."
     ids = tokenizer.encode(f"<-Ins-> {transcript}\n <-Res-> {reply}<eot>\n", add_bos=False)
-    units = [40198 + (k * 37) % 1024 for k in range(SPEECH_UNITS)]
+    units = [40198 + (k * 37) % 1024 for k in range(speech_units)]
     return ids + [41222] + units + [41223, 32003]
 
 
@@ -65,7 +65,7 @@ def _full_size_assistant(device: torch.device, llm_layers: int, output_dir: Path
                 p.fill_(1.0)
             else:
                 p.normal_(0, 0.02, generator=gen)
-        model.model.rotary_emb.__init__(config=config, device=device)  # non-persistent buffers after to_empty
+    model.model.rotary_emb = type(model.model.rotary_emb)(config=config).to(device)  # its buffers are not in to_empty
     model.eval()
     sp_model = pkg_resources.files("anygpt_desktop.tiny_kit").joinpath("data", "llama2_tokenizer.model")
     tokenizer = AnyGPTTokenizer(str(sp_model), Vocabulary.chat_layout())
@@ -89,7 +89,7 @@ def _reference_way(assistant: Assistant, prompt_ids: list[int], forced: list[int
     """Generate to the speech config's token limit, then synthesise the whole utterance at once."""
     from anygpt_desktop.modalities.speech.streaming import synthesize
 
-    limit_script = forced[:-1] + [13] * max(0, REFERENCE_SPEECH_LIMIT - len(forced))  # keeps going to the limit
+    limit_script = forced[:-1] + [13] * max(0, REFERENCE_SPEECH_LIMIT - (len(forced) - 1))  # on to the limit
     settings = DecodeSettings(max_new_tokens=REFERENCE_SPEECH_LIMIT, max_text_tokens=10**6, max_speech_units=10**6)
     loop = DecodeLoop(assistant.llm)
     t0 = time.perf_counter()
@@ -123,9 +123,10 @@ def run(args: argparse.Namespace) -> int:
     rate = 16000
     t = np.arange(3 * rate) / rate
     utterance = (0.3 * np.sin(2 * np.pi * 200 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
-    forced = _forced_reply(assistant.llm.tokenizer)
+    speech_units = int(round(50 * (getattr(args, "speech_seconds", None) or SPEECH_SECONDS)))
+    forced = _forced_reply(assistant.llm.tokenizer, speech_units)
     request = TurnRequest(speech=utterance)
-    print(f"bench turn: {what}; device {device} ({assistant.llm.dtype}); reply: {len(forced)} tokens incl. {SPEECH_UNITS} speech units")
+    print(f"bench turn: {what}; device {device} ({assistant.llm.dtype}); reply: {len(forced)} tokens incl. {speech_units} speech units")
 
     # warm-up (allocations, lazy loads), then the measured turn
     list(assistant.turn(TurnRequest(speech=utterance[:rate]), TaskState(), forced_ids=[41222] + forced[-40:]))
