@@ -48,6 +48,7 @@ from anygpt_desktop.protocol.vocab import EXPECTED_IDS
 logger = logging.getLogger(__name__)
 
 _COLON_ID = 584  # "▁:" — the prompt ends with "[MMGPT]" ":"
+CONTEXT_TOKENS = 4096  # the SFT sequence length (config.json says 2048, which has no effect in HF, spec §10.15)
 
 
 class InputError(ValueError):
@@ -73,6 +74,7 @@ class AssistantSettings:
     output_dir: Path | None = None  # default: <models>/../outputs
     default_voice: Path | None = None  # a recording used when a turn gives none; None = SoundStorm unprompted
     image_idle_release_s: float = 600.0  # image models unused this long are freed at the start of a turn
+    reply_budget_tokens: int = 1024  # room kept for the reply when old exchanges must leave the context
     decode: DecodeSettings = field(default_factory=DecodeSettings)
 
 
@@ -155,8 +157,9 @@ class Assistant:
             logger.exception("input could not be used")
             yield TurnFailed(f"the input could not be used ({type(exc).__name__}: {exc})")
             return
-        segments = self.conversation.render(user)
-        prompt_ids = self.llm.tokenizer.encode(segments)
+        prompt_ids, dropped = self._fit_context(user)
+        if dropped:
+            yield Notice(f"the conversation is long: the oldest {dropped} exchange(s) were left out of the model's memory")
         settings = self._chat_settings(request)
         out = _TurnOutput()
         try:
@@ -178,6 +181,19 @@ class Assistant:
             return
         stats = {"new_tokens": self._loop.last_stats.new_tokens, "cached_tokens": self._loop.last_stats.cached_tokens}
         yield TurnDone(out.text, out.transcript, timings, stats)
+
+    def _fit_context(self, user: list[Segment]) -> tuple[list[int], int]:
+        """Prompt ids for the history plus ``user``, dropping the oldest exchanges while the prompt leaves less than
+        ``reply_budget_tokens`` of the context the model was tuned with (4096 tokens, spec §1.1)."""
+        assert self.llm is not None
+        limit = CONTEXT_TOKENS - self.settings.reply_budget_tokens
+        dropped = 0
+        while True:
+            ids = self.llm.tokenizer.encode(self.conversation.render(user))
+            if len(ids) <= limit or len(self.conversation.messages) < 2:
+                return ids, dropped
+            del self.conversation.messages[:2]
+            dropped += 1
 
     def _user_message(self, request: TurnRequest, timings: dict[str, float]) -> list[Segment]:
         assert self.media is not None

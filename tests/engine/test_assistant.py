@@ -183,3 +183,21 @@ def test_an_internal_failure_mid_turn_keeps_history_and_the_cache_usable(assista
     monkeypatch.undo()
     events = run(assistant, TurnRequest(text="third"), text_ids(assistant, "Three.") + [EOS])
     assert isinstance(events[-1], TurnDone)
+
+
+def test_a_long_conversation_drops_its_oldest_exchanges(assistant):
+    assistant.clear()
+    for k in range(3):
+        run(assistant, TurnRequest(text=f"question {k} " + "word " * 200), text_ids(assistant, "ok") + [EOS])
+    assert len(assistant.conversation.messages) == 6
+    old_budget = assistant.settings.reply_budget_tokens
+    try:
+        assistant.settings.reply_budget_tokens = 4096 - 500  # room for about two exchanges of ~215 tokens
+        events = run(assistant, TurnRequest(text="and now?"), text_ids(assistant, "fine") + [EOS])
+    finally:
+        assistant.settings.reply_budget_tokens = old_budget
+    notices = [e for e in events if isinstance(e, Notice)]
+    assert notices and "oldest" in notices[0].message
+    assert isinstance(events[-1], TurnDone)
+    texts = [m.text for m in assistant.conversation.messages]
+    assert not any(t.startswith("question 0") for t in texts) and texts[-2] == "and now?"
