@@ -58,13 +58,14 @@ def _generate_case(kit: Kit, name: str, model: object, tokenizer: object) -> Ite
 
 
 def _cli_case(kit: Kit, model: object, tokenizer: object) -> CaseResult:
-    from anygpt_desktop.modalities.speech.audio_input import read_audio_file, to_model_input
+    from anygpt_desktop.audio.files import load_audio
 
     folder = kit.golden / FAMILY
     info = kit.json(f"golden/{FAMILY}/expected.json")["cli_decode_speech"]
     semantic = torch.tensor([[int(u) for u in UNIT_RE.findall(info["content"])]])
-    audio, sr = read_audio_file(kit.root / info["voice_prompt_file"])
-    prompt = tokenizer.encode(to_model_input(audio, sr, channels="mean")).permute(1, 2, 0)  # type: ignore[attr-defined]
+    # the voice prompt rule of the reference: channels averaged, torchaudio's sinc resampler to 16 kHz
+    wav = load_audio(kit.root / info["voice_prompt_file"], 16000, channel_rule="mean", method="sinc", allow_silent=True)
+    prompt = tokenizer.encode(torch.from_numpy(wav)[None, None]).permute(1, 2, 0)  # type: ignore[attr-defined]
     if prompt.shape[1] != info["prompt_frames"]:
         return CaseResult(FAMILY, "cli_decode_speech", False,
                           detail=f"prompt has {prompt.shape[1]} frames, expected {info['prompt_frames']}")

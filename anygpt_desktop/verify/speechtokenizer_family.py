@@ -69,11 +69,12 @@ def _resample_case(kit: Kit) -> CaseResult:
 
 
 def _cli_case(kit: Kit, model: object, expected: dict) -> CaseResult:
-    from anygpt_desktop.modalities.speech.audio_input import read_audio_file, to_model_input
+    from anygpt_desktop.audio.files import load_audio
 
     info = expected["cli_encode_speech"]
-    audio, sr = read_audio_file(kit.root / info["file"])
-    codes = model.encode(to_model_input(audio, sr, channels="first"))  # type: ignore[attr-defined]
+    # the speech input rule of the reference: channel 0, torchaudio's sinc resampler to 16 kHz
+    wav = load_audio(kit.root / info["file"], 16000, channel_rule="first", method="sinc", allow_silent=True)
+    codes = model.encode(torch.from_numpy(wav)[None, None])  # type: ignore[attr-defined]
     units = codes[0, 0].tolist()
     text = "<sosp>" + "".join(f"<\U0001f5e3\ufe0f{u}>" for u in units) + "<eosp>"
     ok = units == info["units"] and text == info["unit_string"]

@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from anygpt_desktop.modalities.speech.audio_input import SAMPLE_RATE, read_audio_file, to_model_input
+from anygpt_desktop.audio.errors import AudioInputError
+from anygpt_desktop.audio.files import load_audio
+from anygpt_desktop.modalities.speech.audio_input import SAMPLE_RATE, to_model_input
 from anygpt_desktop.modalities.speech.errors import SpeechInputError, VoicePromptError
 from anygpt_desktop.modalities.speech.speechtokenizer import SpeechTokenizer
 
@@ -100,10 +102,11 @@ class VoicePromptCache:
         if cached is not None:
             return cached
         try:
-            audio, sr = read_audio_file(path)
-        except SpeechInputError as exc:
+            # channels averaged, as the reference did for a voice prompt (spec §4.3); silence is judged after trimming
+            wav = load_audio(path, SAMPLE_RATE, channel_rule="mean", method="sinc", allow_silent=True)
+        except AudioInputError as exc:
             raise VoicePromptError(str(exc)) from exc
-        return self._encode(audio, sr, key)
+        return self._encode(wav, SAMPLE_RATE, key)
 
     def from_waveform(self, audio: np.ndarray, sample_rate: int) -> VoicePrompt:
         """The prompt for samples ``[T]`` or ``[channels, T]`` at ``sample_rate``."""

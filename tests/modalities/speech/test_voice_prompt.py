@@ -57,7 +57,7 @@ def test_unusable_prompts_raise_voice_prompt_error(tiny_speech, tmp_path: Path) 
         cache.from_file(short)
     corrupt = tmp_path / "corrupt.wav"
     corrupt.write_bytes(b"RIFF1234WAVEjunk")
-    with pytest.raises(VoicePromptError, match="cannot read"):
+    with pytest.raises(VoicePromptError, match="could not be read as audio"):
         cache.from_file(corrupt)
     with pytest.raises(VoicePromptError, match="cannot read"):
         cache.from_file(tmp_path / "missing.wav")
