@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
+
+from anygpt_desktop.lazy import load_target
 
 logger = logging.getLogger(__name__)
 
@@ -16,8 +17,7 @@ def _lazy(target: str) -> Callable[[argparse.Namespace], int]:
     """A handler that imports ``module:function`` only when the subcommand runs (keeps ``--help`` fast)."""
 
     def handler(args: argparse.Namespace) -> int:
-        module_name, func_name = target.split(":")
-        return int(getattr(importlib.import_module(module_name), func_name)(args) or 0)
+        return int(load_target(target)(args) or 0)
 
     return handler
 
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         runner.set_defaults(func=_lazy(target))
 
     bench = sub.add_parser("bench", help="print speed figures")
-    bench.add_argument("what", choices=["speech", "image", "turn"])
+    bench.add_argument("what", choices=["speech", "image", "turn"])  # = bench.TARGETS
     bench.add_argument("--models", dest="models", default=argparse.SUPPRESS)
     bench.add_argument("--device", default=None)
     bench.add_argument("--full-size", action="store_true", help="full-size models with random weights")

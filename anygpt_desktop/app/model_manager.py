@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from anygpt_desktop.app.settings import AppSettings
 from anygpt_desktop.engine import model_store
+from anygpt_desktop.engine.downloader import human_size as downloader_human_size
 from anygpt_desktop.engine.layout import resolve_models_dir
 from anygpt_desktop.engine.model_manifest import load_manifest
 from anygpt_desktop.engine.task_state import TaskState
@@ -34,14 +35,8 @@ COLUMNS = ["Component", "Purpose", "Required", "Size", "State"]
 
 
 def human_size(n: int | None) -> str:
-    if not n:
-        return "—"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit in ("B", "KB") else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
+    """A size for the table: the store's formatting, with a dash for an unknown size."""
+    return downloader_human_size(n or None, unknown="—")
 
 
 class StoreJob(QThread):

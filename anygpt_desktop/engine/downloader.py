@@ -119,15 +119,16 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _human(n: int | None) -> str:
+def human_size(n: int | None, unknown: str = "unknown size") -> str:
+    """Bytes in decimal units for people: ``512 B``, ``1.4 GB``; ``unknown`` when the size is not known."""
     if n is None:
-        return "unknown size"
+        return unknown
     value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
-    return f"{n} B"
+    return f"{value:.1f} TB"
 
 
 def _is_disk_full(exc: OSError) -> bool:
@@ -162,7 +163,7 @@ def _check_free_space(folder: Path, needed: int) -> None:
         return
     if free < needed:
         raise DiskFullError(
-            f"not enough disk space in {folder}: need {_human(needed)} more, only {_human(free)} free"
+            f"not enough disk space in {folder}: need {human_size(needed)} more, only {human_size(free)} free"
         )
 
 
@@ -406,5 +407,5 @@ def _verify_and_commit(
             f"the download was deleted, run again to retry"
         )
     os.replace(part, dest)
-    logger.debug("downloaded %s (%s)", dest, _human(actual_size))
+    logger.debug("downloaded %s (%s)", dest, human_size(actual_size))
     return DownloadResult(path=dest, size=actual_size, sha256=actual_sha, url=url)

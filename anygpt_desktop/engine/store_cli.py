@@ -14,21 +14,14 @@ from pathlib import Path
 from typing import TextIO
 
 from anygpt_desktop.engine import model_store
-from anygpt_desktop.engine.downloader import DownloadCancelled, DownloadError
+from anygpt_desktop.engine.downloader import DownloadCancelled, DownloadError, human_size
 from anygpt_desktop.engine.layout import resolve_models_dir
 from anygpt_desktop.engine.model_manifest import ManifestError, load_manifest
 from anygpt_desktop.engine.model_store import FileState, ModelStoreError
 
 
-def _human(n: int | None) -> str:
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
+def _size(n: int | None) -> str:
+    return human_size(n, unknown="?")
 
 
 def _models_root(args: argparse.Namespace) -> Path:
@@ -49,8 +42,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     rows = [("COMPONENT", "NEEDED", "STATE", "ON DISK", "ABOUT")]
     for st in statuses:
         rows.append(
-            (st.name, "required" if st.required else "optional", st.state.value, _human(st.bytes_on_disk),
-             _human(approx.get(st.name) or None))
+            (st.name, "required" if st.required else "optional", st.state.value, _size(st.bytes_on_disk),
+             _size(approx.get(st.name) or None))
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -102,9 +95,9 @@ class _ProgressBar:
             frac = min(done / total, 1.0)
             filled = int(frac * self.width)
             bar = "#" * filled + "-" * (self.width - filled)
-            text = f"[{bar}] {frac * 100:5.1f}% {_human(done)}/{_human(total)} {label}"
+            text = f"[{bar}] {frac * 100:5.1f}% {_size(done)}/{_size(total)} {label}"
         else:
-            text = f"[{'?' * self.width}] {_human(done)} {label}"
+            text = f"[{'?' * self.width}] {_size(done)} {label}"
         self.stream.write("\r" + text + "\x1b[K")
         self.stream.flush()
         self._dirty = True

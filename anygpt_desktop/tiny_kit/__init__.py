@@ -6,11 +6,12 @@ registered in ``WRITERS``; ``make_tiny`` runs them all.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from pathlib import Path
 from typing import Callable, Iterable
+
+from anygpt_desktop.lazy import load_target
 
 logger = logging.getLogger(__name__)
 
@@ -25,26 +26,12 @@ WRITERS: dict[str, str] = {
 }
 
 
-def _resolve(target: str) -> Callable[[Path, int], None] | None:
-    module_name, func_name = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return None
-        raise
-    return getattr(module, func_name)
-
-
 def make_tiny(root: Path | str, seed: int = 0, components: Iterable[str] | None = None) -> Path:
     """Write the tiny model set under ``root`` (created if needed) and return it."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     for name in components or WRITERS:
-        writer = _resolve(WRITERS[name])
-        if writer is None:
-            logger.warning("tiny kit: no writer for %s in this version, skipped", name)
-            continue
+        writer: Callable[[Path, int], None] = load_target(WRITERS[name])
         start = time.perf_counter()
         writer(root, seed)
         logger.info("tiny kit: %s written in %.1f s", name, time.perf_counter() - start)

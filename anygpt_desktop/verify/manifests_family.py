@@ -7,9 +7,9 @@ would hold it after our loader's key mapping. A manifest without a provider fail
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable, Iterator
 
+from anygpt_desktop.lazy import load_target
 from anygpt_desktop.verify import CaseResult, Kit
 
 StateSpec = dict[str, tuple[tuple[int, ...], str]]
@@ -48,25 +48,14 @@ def compare(expected: list[dict[str, Any]], actual: StateSpec) -> list[str]:
     return problems
 
 
-def _provider(target: str) -> Callable[[dict[str, Any]], StateSpec] | None:
-    module_name, func_name = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return None
-        raise
-    return getattr(module, func_name, None)
-
-
 def run(kit: Kit) -> Iterator[CaseResult]:
     for path in sorted(kit.manifests.glob("*.json")):
         manifest = kit.json(path.relative_to(kit.root))
         target = PROVIDERS.get(path.name)
-        provider = _provider(target) if target else None
-        if provider is None:
+        if target is None:
             yield CaseResult("manifests", path.stem, False, detail="no checker for this manifest in this version")
             continue
+        provider: Callable[[dict[str, Any]], StateSpec] = load_target(target)
         problems = compare(manifest["keys"], provider(manifest))
         n = len(manifest["keys"])
         yield CaseResult("manifests", path.stem, not problems, detail="; ".join(problems) or f"{n} tensors match")
