@@ -20,7 +20,13 @@ from typing import Any
 import numpy as np
 import soxr
 
-from anygpt_desktop.audio.devices import DeviceSpec, list_input_devices, load_sounddevice, resolve_device
+from anygpt_desktop.audio.devices import (
+    DeviceSpec,
+    list_input_devices,
+    load_sounddevice,
+    open_stream_at_first_rate,
+    resolve_device,
+)
 from anygpt_desktop.audio.errors import MicrophoneError
 
 log = logging.getLogger(__name__)
@@ -98,42 +104,31 @@ class Microphone:
         if self._stream is not None:
             return
         factory, rates, pa_error = self._prepare()
-        last_exc: BaseException | None = None
-        for rate in rates:
-            try:
-                stream = factory(
-                    samplerate=rate,
-                    blocksize=int(rate * self.block_ms / 1000),
-                    device=self.device,
-                    channels=1,
-                    dtype="float32",
-                    latency=self.latency,
-                    callback=self._callback,
-                    finished_callback=self._finished,
-                )
-            except pa_error as exc:
-                log.info("input device refused %s Hz: %s", rate, exc)
-                last_exc = exc
-                continue
-            self.stream_rate = int(rate)
-            self._resampler = (
-                soxr.ResampleStream(rate, self.sample_rate, 1, dtype="float32", quality="HQ")
-                if rate != self.sample_rate
-                else None
+        try:
+            stream, rate = open_stream_at_first_rate(
+                factory, rates, pa_error, "input device", self.block_ms,
+                device=self.device, channels=1, latency=self.latency,
+                callback=self._callback, finished_callback=self._finished,
             )
-            self._stopping = False
-            self.error = None
-            self._last_audio = time.monotonic()
-            self._stream = stream
-            try:
-                stream.start()
-            except pa_error as exc:
-                self._stream = None
-                self._close_quietly(stream)
-                raise MicrophoneError(f"The microphone could not be started: {exc}") from exc
-            log.info("recording from %s at %s Hz (delivering %s Hz)", self.device or "default input", rate, self.sample_rate)
-            return
-        raise MicrophoneError(f"The microphone could not be opened: {last_exc}") from last_exc
+        except pa_error as exc:
+            raise MicrophoneError(f"The microphone could not be opened: {exc}") from exc
+        self.stream_rate = rate
+        self._resampler = (
+            soxr.ResampleStream(rate, self.sample_rate, 1, dtype="float32", quality="HQ")
+            if rate != self.sample_rate
+            else None
+        )
+        self._stopping = False
+        self.error = None
+        self._last_audio = time.monotonic()
+        self._stream = stream
+        try:
+            stream.start()
+        except pa_error as exc:
+            self._stream = None
+            self._close_quietly(stream)
+            raise MicrophoneError(f"The microphone could not be started: {exc}") from exc
+        log.info("recording from %s at %s Hz (delivering %s Hz)", self.device or "default input", rate, self.sample_rate)
 
     def stop(self) -> None:
         """Stop recording. Chunks already queued can still be read. Safe to call twice or after a failure."""

@@ -118,3 +118,23 @@ def _default_index(sd: ModuleType, direction: Direction) -> int:
         return int(sd.query_devices(kind=direction)["index"])
     except (ValueError, sd.PortAudioError):
         return -1
+
+
+def open_stream_at_first_rate(
+    factory: Any, rates: list[int], refused: type[BaseException], what: str, block_ms: float, **kwargs: Any
+) -> tuple[Any, int]:
+    """Open a float32 stream at the first of ``rates`` the device accepts: ``(stream, rate)``.
+
+    ``refused`` is the backend's error type (PortAudioError); the last refusal is raised when no rate works.
+    """
+    last: BaseException | None = None
+    for rate in rates:
+        try:
+            stream = factory(samplerate=rate, blocksize=int(rate * block_ms / 1000), dtype="float32", **kwargs)
+        except refused as exc:
+            log.info("%s refused %s Hz: %s", what, rate, exc)
+            last = exc
+            continue
+        return stream, int(rate)
+    raise last if last is not None else refused(f"{what}: no sample rate to try")
+

@@ -21,7 +21,13 @@ from typing import Any
 import numpy as np
 import soxr
 
-from anygpt_desktop.audio.devices import DeviceSpec, list_output_devices, load_sounddevice, resolve_device
+from anygpt_desktop.audio.devices import (
+    DeviceSpec,
+    list_output_devices,
+    load_sounddevice,
+    open_stream_at_first_rate,
+    resolve_device,
+)
 from anygpt_desktop.audio.errors import PlaybackError
 
 log = logging.getLogger(__name__)
@@ -255,25 +261,13 @@ class StreamingPlayer:
             factory, pa_error = sd.OutputStream, sd.PortAudioError
             fallback = int(self._device_rate or info.get("default_samplerate") or 48000)
         rates = [first_rate] + ([fallback] if fallback and fallback != first_rate else [])
-        last_exc: BaseException | None = None
-        for rate in rates:
-            try:
-                self._stream = factory(
-                    samplerate=rate,
-                    blocksize=int(rate * self.block_ms / 1000),
-                    device=self.device,
-                    channels=self.channels,
-                    dtype="float32",
-                    latency=self.latency,
-                    callback=self._callback,
-                    finished_callback=self._stream_finished,
-                )
-            except pa_error as exc:
-                log.info("output device refused %s Hz: %s", rate, exc)
-                last_exc = exc
-                continue
-            self.stream_rate = int(rate)
-            log.info("playing on %s at %s Hz", self.device or "default output", rate)
-            return
-        self._finish(interrupted=True)
-        raise PlaybackError(f"The sound output device could not be opened: {last_exc}") from last_exc
+        try:
+            self._stream, self.stream_rate = open_stream_at_first_rate(
+                factory, rates, pa_error, "output device", self.block_ms,
+                device=self.device, channels=self.channels, latency=self.latency,
+                callback=self._callback, finished_callback=self._stream_finished,
+            )
+        except pa_error as exc:
+            self._finish(interrupted=True)
+            raise PlaybackError(f"The sound output device could not be opened: {exc}") from exc
+        log.info("playing on %s at %s Hz", self.device or "default output", self.stream_rate)
