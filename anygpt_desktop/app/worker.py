@@ -120,10 +120,10 @@ class EngineWorker(QObject):
             self.sig_model_failed.emit(_reason(exc), False)
             return
         self.assistant = assistant
-        self.sig_model_loaded.emit(time.perf_counter() - start)
         llm = getattr(assistant, "llm", None)
         device, dtype = getattr(llm, "device", "cpu"), getattr(llm, "dtype", "")
-        self.sig_model_device.emit(str(device), str(dtype).replace("torch.", ""))
+        self.sig_model_device.emit(str(device), str(dtype).replace("torch.", ""))  # before "ready": never a stale label
+        self.sig_model_loaded.emit(time.perf_counter() - start)
 
     def _configure(self, values: dict[str, Any] | None) -> None:
         """New settings (``AppSettings.values()``), made into the engine's ``AssistantSettings`` here (that import
