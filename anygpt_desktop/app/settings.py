@@ -12,6 +12,7 @@ from typing import Any
 from platformdirs import user_config_dir
 from PySide6.QtCore import QSettings
 
+from anygpt_desktop.audio.vad import VadConfig
 from anygpt_desktop.protocol.decoding import effective_config
 
 DECODE_MODALITIES = ("text", "speech", "image", "music")
@@ -158,3 +159,13 @@ def assistant_settings(values: dict[str, Any]) -> Any:
         default_voice=Path(values["default_voice"]) if values["default_voice"] else None,
         decode=decode_settings(values),
     )
+
+
+def vad_config(values: dict[str, Any]) -> tuple[VadConfig, str]:
+    """The endpointer settings for stored values, and why they were not usable ("" when they were; then the defaults)."""
+    try:
+        return VadConfig(aggressiveness=int(values["vad_aggressiveness"]),
+                         end_silence_ms=max(150, int(values["vad_end_silence_ms"])),
+                         pre_roll_ms=int(values["pre_roll_ms"])), ""
+    except ValueError as exc:
+        return VadConfig(), str(exc)

@@ -31,7 +31,7 @@ from anygpt_desktop.engine.events import (
     TurnFailed,
 )
 from anygpt_desktop.engine.requests import TurnRequest
-from anygpt_desktop.engine.task_state import Cancelled, TaskState
+from anygpt_desktop.cancel import Cancelled, TaskState
 
 logger = logging.getLogger(__name__)
 
@@ -233,20 +233,30 @@ class EngineClient(QObject):
         self._load_state: TaskState | None = None
         self._next_id = 0
         self.loaded = False
+        # slots of this object (it lives in the GUI thread), so they run there, never in the worker thread
         self.worker.sig_model_loaded.connect(self._on_loaded)
-        self.worker.sig_turn_finished.connect(lambda tid, _d: self._states.pop(tid, None))
-        self.worker.sig_turn_failed.connect(lambda tid, _r, _c: self._states.pop(tid, None))
+        self.worker.sig_turn_finished.connect(self._on_turn_finished)
+        self.worker.sig_turn_failed.connect(self._on_turn_failed)
         self.thread.start()
 
+    @Slot(float)
     def _on_loaded(self, _seconds: float) -> None:
         self.loaded = True
+
+    @Slot(int, object)
+    def _on_turn_finished(self, tid: int, _done: object) -> None:
+        self._states.pop(tid, None)
+
+    @Slot(int, str, bool)
+    def _on_turn_failed(self, tid: int, _reason: str, _cancelled: bool) -> None:
+        self._states.pop(tid, None)
 
     def configure(self, values: dict[str, Any] | None) -> None:
         """Hand the engine new settings (``AppSettings.values()``; queued: a running turn finishes with the old ones)."""
         self._sig_post.emit(_Job("configure", data=dict(values) if values is not None else None))
 
     def load(self) -> None:
-        self._load_state = TaskState(on_progress=lambda f, m: self.worker.sig_model_progress.emit(f, m))
+        self._load_state = TaskState(on_progress=self.worker.sig_model_progress.emit)  # emitted in the worker thread
         self._sig_post.emit(_Job("load", state=self._load_state))
 
     def cancel_load(self) -> None:

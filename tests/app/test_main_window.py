@@ -3,7 +3,7 @@ keyboard push-to-talk, and GUI responsiveness during a turn."""
 
 from __future__ import annotations
 
-import time
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from fake_assistant import FakeAssistant
 from PIL import Image
-from PySide6.QtCore import QElapsedTimer, QMimeData, QPointF, Qt, QTimer, QUrl
+from gui_wait import wait_signal
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication
 
@@ -128,7 +129,7 @@ def test_spoken_reply_starts_playing_with_the_first_chunk_and_is_kept(qtbot, ope
     assert FakeStream.started > before
     reply = window.view.turns[-1]
     assert len(reply.audio_rows) == 1 and reply.audio_rows[0].label.text().startswith("Spoken reply (0.3 s)")
-    stored = window.history.turns(window.conversation_id)
+    stored = window.session.history.turns(window.conversation_id)
     assert [m.kind for m in stored[1].media] == ["speech"]
     assert stored[1].media[0].path.is_file()
 
@@ -146,17 +147,19 @@ def test_image_and_music_replies_show_inline(qtbot, open_window) -> None:  # typ
 
 
 def test_esc_interrupts_generation_and_keeps_the_partial_turn(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
-    window = open_window(delay_s=0.05)
+    hold = threading.Event()
+    window = open_window(hold=hold, hold_after=4)  # the turn waits after 4 words until Esc was pressed
     window.input.setText(" ".join(["word"] * 40))
     window.send()
     reply = window.view.turns[-1]
-    qtbot.waitUntil(lambda: len(reply.text.split()) >= 4, timeout=5000)
+    qtbot.waitUntil(lambda: len(reply.text.split()) == 4, timeout=5000)
     with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
         qtbot.keyClick(window.input, Qt.Key.Key_Escape)
+        hold.set()
     assert reply.state_label.text() == "(interrupted)"
     kept = reply.text
-    assert 3 <= len(kept.split()) < 41
-    stored = window.history.turns(window.conversation_id)
+    assert kept == "You said: word word"  # the engine stopped at its next step
+    stored = window.session.history.turns(window.conversation_id)
     assert stored[-1].interrupted and stored[-1].text == kept
     # the app keeps working after an interruption
     type_and_send(qtbot, window, "again")
@@ -190,7 +193,7 @@ def test_drop_an_image_and_an_audio_file(qtbot, open_window, tmp_path: Path, mon
     assert window.attachments == []
     user = window.view.turns[0]
     assert user.images == [img] and len(user.audio_rows) == 1
-    stored = window.history.turns(window.conversation_id)[0]
+    stored = window.session.history.turns(window.conversation_id)[0]
     assert sorted(m.kind for m in stored.media) == ["image", "music"]
     # an audio file used as the reply voice
     monkeypatch.setattr(window, "ask_audio_role", lambda path: "voice")
@@ -211,7 +214,7 @@ def test_history_persists_after_reopening_the_window(qtbot, open_window, tmp_pat
     second = open_window(data)
     assert second.conv_list.count() == 1
     assert second.conv_list.item(0).text() == "remember me"
-    with qtbot.waitSignal(second.engine.worker.sig_history_restored, timeout=5000):
+    with wait_signal(qtbot, second.engine.worker.sig_history_restored):
         second.conv_list.setCurrentRow(0)
         second._on_conv_activated(second.conv_list.item(0))
     assert second.conversation_id == conv_id
@@ -226,7 +229,7 @@ def test_hold_space_to_talk(qtbot, open_window) -> None:  # type: ignore[no-unty
     qtbot.waitUntil(lambda: QApplication.focusWidget() is window.view)
     qtbot.keyPress(window.view, Qt.Key.Key_Space)
     assert window.mic.recording
-    qtbot.wait(400)
+    qtbot.waitUntil(lambda: window.mic.recorded_s >= 0.4, timeout=5000)  # longer than the shortest utterance
     with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
         qtbot.keyRelease(window.view, Qt.Key.Key_Space)
     req = window.assistants[0].requests[0]
@@ -241,33 +244,30 @@ def test_hold_space_to_talk(qtbot, open_window) -> None:  # type: ignore[no-unty
 
 
 def test_gui_stays_responsive_during_a_busy_turn(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
-    """The worker sleeps between many fast events; a 10 ms QTimer must never see a gap over 50 ms."""
-    window = open_window(delay_s=0.002, speech_chunks=40)
-    gaps: list[float] = []
-    clock = QElapsedTimer()
-    clock.start()
-    last = [clock.elapsed()]
+    """The GUI thread keeps handling events while a turn runs: the turn is parked after its first word until a
+    GUI-thread timer has seen that word painted in the reply (so it only ends if the GUI ran meanwhile), and the
+    reply streams in visibly before the turn ends."""
+    hold = threading.Event()
+    window = open_window(hold=hold, hold_after=1, speech_chunks=40)
+    painted: list[str] = []
 
     def tick() -> None:
-        now = clock.elapsed()
-        gaps.append(now - last[0])
-        last[0] = now
+        turns = window.view.turns
+        if turns and turns[-1].role == "assistant" and turns[-1].text_label.text():
+            painted.append(turns[-1].text_label.text())
+            hold.set()
 
     timer = QTimer()
     timer.setInterval(10)
     timer.timeout.connect(tick)
     timer.start()
     window.input.setText("say " + " ".join(["word"] * 300))
-    start = time.perf_counter()
     with qtbot.waitSignal(window.sig_turn_stored, timeout=20000):
         window.send()
-    elapsed = time.perf_counter() - start
     timer.stop()
     assert len(window.view.turns[-1].text.split()) == 303
-    assert elapsed > 0.5  # the turn really took a while
-    assert len(gaps) > 20
-    print(f"max GUI gap {max(gaps[1:])} ms over {len(gaps)} ticks, turn {elapsed:.2f} s")
-    assert max(gaps[1:]) <= 50, f"GUI stalled for {max(gaps)} ms"
+    assert hold.is_set() and painted[0] == "You"  # painted (and the hold released) by the GUI thread mid-turn
+    assert window.view.turns[-1].audio_rows  # the 40 speech chunks went to the player too
 
 
 def test_theme_and_accessible_names(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
@@ -319,7 +319,7 @@ def test_click_to_talk_starts_and_stops_with_a_click_or_space(qtbot, open_window
     assert window.settings.get("talk_mode") == "toggle" and window.mic_button.text() == "Click to talk"
     qtbot.mouseClick(window.mic_button, Qt.MouseButton.LeftButton)
     assert window.mic.recording and window.mic_button.text() == "● Click to stop"
-    qtbot.wait(400)
+    qtbot.waitUntil(lambda: window.mic.recorded_s >= 0.4, timeout=5000)
     assert window.mic.recording  # still recording: nothing is held down
     with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
         qtbot.mouseClick(window.mic_button, Qt.MouseButton.LeftButton)
@@ -329,7 +329,7 @@ def test_click_to_talk_starts_and_stops_with_a_click_or_space(qtbot, open_window
     qtbot.waitUntil(lambda: QApplication.focusWidget() is window.view)
     qtbot.keyClick(window.view, Qt.Key.Key_Space)
     assert window.mic.recording
-    qtbot.wait(400)
+    qtbot.waitUntil(lambda: window.mic.recorded_s >= 0.4, timeout=5000)
     with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
         qtbot.keyClick(window.view, Qt.Key.Key_Space)
     assert len(window.assistants[0].requests) == 2

@@ -1,0 +1,52 @@
+"""The status bar's permanent widgets: model state, loading progress, last turn's figures, device."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
+
+from anygpt_desktop.app.widgets import button
+from anygpt_desktop.session.kinds import ModelState
+
+
+def stats_text(timings: dict[str, float]) -> str:
+    """'Last turn: 42.0 tok/s, total 120 ms, …' (empty without figures)."""
+    parts = []
+    rate = timings.get("tokens_per_second", timings.get("tokens_per_s"))
+    if rate is not None:
+        parts.append(f"{rate:.1f} tok/s")
+    for key, value in timings.items():
+        if not key.startswith("tokens"):
+            parts.append(f"{key} {value * 1000:.0f} ms")
+    return "Last turn: " + ", ".join(parts) if parts else ""
+
+
+class StatusArea:
+    """Builds the widgets into ``bar`` and shows the model state in them."""
+
+    def __init__(self, bar: QStatusBar) -> None:
+        self.model_label = QLabel()
+        self.model_label.setAccessibleName("Model state")
+        self.load_progress = QProgressBar()
+        self.load_progress.setRange(0, 100)
+        self.load_progress.setMaximumWidth(160)
+        self.load_progress.setAccessibleName("Loading progress")
+        self.cancel_load_button = button("Cancel loading", "Cancel loading the models")
+        self.device_label = QLabel()
+        self.device_label.setAccessibleName("Device")
+        self.stats_label = QLabel("")
+        self.stats_label.setAccessibleName("Last turn")
+        for w in (self.model_label, self.load_progress, self.cancel_load_button, self.stats_label, self.device_label):
+            bar.addPermanentWidget(w)
+
+    def show_model_state(self, state: ModelState, text: str) -> None:
+        self.model_label.setText(text)
+        loading = state is ModelState.LOADING
+        if loading:
+            self.load_progress.setValue(0)
+        self.load_progress.setVisible(loading)
+        self.cancel_load_button.setVisible(loading)
+
+    def show_progress(self, fraction: float, message: str) -> None:
+        self.load_progress.setValue(int(fraction * 100))
+        if message:
+            self.model_label.setText(f"Loading: {message}")
