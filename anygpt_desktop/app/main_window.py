@@ -13,11 +13,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeyEvent, QKeySequence
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (
-    QAbstractButton, QApplication, QLabel, QLineEdit, QListWidgetItem, QMainWindow, QMessageBox, QPlainTextEdit, QSplitter, QTextEdit,
-    QVBoxLayout, QWidget,
+    QApplication, QLabel, QListWidgetItem, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget,
 )
 
 from anygpt_desktop.app import dialogs
@@ -25,9 +24,10 @@ from anygpt_desktop.app.audio_out import AudioOut
 from anygpt_desktop.app.composer import Composer
 from anygpt_desktop.app.conversation import ConversationView, TurnWidget
 from anygpt_desktop.app.engine_adapter import QtEngine
-from anygpt_desktop.app.gpu_status import device_text
+from anygpt_desktop.app.keys import KeyFilter
+from anygpt_desktop.app.menus import build_menus
 from anygpt_desktop.app.mic import MicController
-from anygpt_desktop.app.settings import MIC_KEYS, RELOAD_KEYS, AppSettings, vad_config, with_demo_limits
+from anygpt_desktop.app.settings import MIC_KEYS, RELOAD_KEYS, AppSettings, with_demo_limits
 from anygpt_desktop.app.sidebar import Sidebar
 from anygpt_desktop.app.status_area import StatusArea, stats_text
 from anygpt_desktop.app.stored_turns import add_stored_turn
@@ -41,9 +41,6 @@ from anygpt_desktop.session.kinds import Attachment, AttachmentKind, ModelState
 from anygpt_desktop.storage.history import HistoryError, HistoryStore
 
 logger = logging.getLogger(__name__)
-
-GPU_REFRESH_MS = 2000
-
 
 class MainWindow(QMainWindow):
     """The app's window. ``engine_factory`` builds the Assistant in the worker thread."""
@@ -66,24 +63,22 @@ class MainWindow(QMainWindow):
         self.engine = QtEngine(engine_factory, self)
         self.session = ChatSession(self.engine, history or HistoryStore())
         self._turns: dict[int, tuple[TurnWidget, TurnWidget]] = {}  # turn id → (user bubble, reply bubble)
-        self._space_held = False
         self._closed = False
-        self.model_device = ""  # where the loaded models run ("cuda:0", "cpu"), empty before loading
-        self.model_dtype = ""
         self.setWindowTitle("AnyGPT Desktop" + (" — demo (tiny random models)" if demo else ""))
         self.setWindowIcon(icon("anygpt"))
         self.setAcceptDrops(True)
         self.resize(1100, 760)
         self._build_ui()
-        self._build_menus()
+        self.dark_action = build_menus(self)
         self._connect()
         self._renderers = self._make_renderers()
         self.session.subscribe(self._render)
         self.set_theme(self.settings.get("theme"))
         self.device_label.setText(device_label or "device: auto")
         self._refresh_conversations()
-        QApplication.instance().installEventFilter(self)  # type: ignore[union-attr]
-        self._apply_audio_settings()
+        self.keys = KeyFilter(self)
+        QApplication.instance().installEventFilter(self.keys)  # type: ignore[union-attr]
+        self.voice.apply_settings()
         self.mic.start_monitoring()  # the stream stays open: push-to-talk keeps the pre-roll
         self.session.configure(self._engine_values())
         self.session.reload_models()
@@ -130,39 +125,10 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([230, 870])
         self.setCentralWidget(splitter)
-        self.status = StatusArea(self.statusBar())
+        self.status = StatusArea(self.statusBar(), self)
+        self._gpu_timer = self.status.gpu_timer
         self.device_label, self.stats_label = self.status.device_label, self.status.stats_label
         self.setTabOrder(self.input, self.send_button)
-
-    def _build_menus(self) -> None:
-        m = self.menuBar().addMenu("&File")
-        self._action(m, "&New conversation", QKeySequence.StandardKey.New, self.new_conversation)
-        self._action(m, "&Attach file…", "Ctrl+O", self.pick_files)
-        self._action(m, "Export as &Markdown…", "Ctrl+E", lambda: self.export("md"))
-        self._action(m, "Export as &HTML…", "Ctrl+Shift+E", lambda: self.export("html"))
-        m.addSeparator()
-        self._action(m, "&Settings…", "Ctrl+,", self.open_settings)
-        m.addSeparator()
-        self._action(m, "&Quit", QKeySequence.StandardKey.Quit, self.close)
-        v = self.menuBar().addMenu("&View")
-        self.dark_action = self._action(v, "&Dark theme", "Ctrl+Shift+D", lambda: self.set_theme(
-            "dark" if self.dark_action.isChecked() else "light"))
-        self.dark_action.setCheckable(True)
-        self._action(v, "Focus the message box", "Ctrl+L", self.input.setFocus)
-        self._action(v, "Focus the conversation list", "Ctrl+K", self.conv_list.setFocus)
-        mm = self.menuBar().addMenu("&Models")
-        self._action(mm, "&Model manager…", "Ctrl+M", self.open_model_manager)
-        self._action(mm, "&Reload models", "Ctrl+R", self.reload_models)
-        h = self.menuBar().addMenu("&Help")
-        self._action(h, "&Keyboard shortcuts", QKeySequence.StandardKey.HelpContents, lambda: dialogs.show_shortcuts(self))
-
-    def _action(self, menu: Any, text: str, shortcut: Any, slot: Callable[[], Any]) -> QAction:
-        act = QAction(text, self)
-        act.setShortcut(QKeySequence(shortcut))
-        act.triggered.connect(slot)
-        menu.addAction(act)
-        self.addAction(act)
-        return act
 
     def _connect(self) -> None:
         """Widget signals; the microphone's and the player's go to ``VoiceControls`` (methods only: GUI thread)."""
@@ -179,9 +145,6 @@ class MainWindow(QMainWindow):
         self.conv_list.itemClicked.connect(self._on_conv_activated)
         self.status.cancel_load_button.clicked.connect(self.session.cancel_load)
         self.modality.currentIndexChanged.connect(self._on_modality)
-        self._gpu_timer = QTimer(self)
-        self._gpu_timer.setInterval(GPU_REFRESH_MS)
-        self._gpu_timer.timeout.connect(self._update_device_label)
 
     def _on_modality(self, _index: int) -> None:
         self.settings.set("output_modality", self.modality.currentData())
@@ -192,7 +155,7 @@ class MainWindow(QMainWindow):
         return {
             ev.ModelStateChanged: self._show_model_state,
             ev.LoadProgressed: lambda e: self.status.show_progress(e.fraction, e.message),
-            ev.DeviceChanged: self._show_device,
+            ev.DeviceChanged: lambda e: self.status.show_device(e.device, e.dtype),
             ev.AttachmentsChanged: lambda e: self.composer.show_attachments(e.attachments),
             ev.ConversationListChanged: lambda e: self._refresh_conversations(),
             ev.CurrentConversationChanged: self._show_current_conversation,
@@ -227,18 +190,6 @@ class MainWindow(QMainWindow):
             text = "Loading models…"
         self.status.show_model_state(e.state, text)
         self.composer.set_ready(e.state is ModelState.READY, self.mic.hands_free)
-
-    def _show_device(self, e: ev.DeviceChanged) -> None:
-        self.model_device, self.model_dtype = e.device, e.dtype
-        self._update_device_label()
-        if e.device.startswith("cuda"):
-            self._gpu_timer.start()
-        else:
-            self._gpu_timer.stop()
-
-    def _update_device_label(self) -> None:
-        if self.model_device:
-            self.device_label.setText(device_text(self.model_device, self.model_dtype))
 
     def _show_current_conversation(self, e: ev.CurrentConversationChanged) -> None:
         if e.conversation_id is not None:
@@ -445,19 +396,11 @@ class MainWindow(QMainWindow):
         """Settings changed (the dialog stored them): hand them to the engine and the audio; say what needs a reload."""
         self.session.configure(self._engine_values())
         if any(k in MIC_KEYS or k == "output_device" for k in changed):
-            self._apply_audio_settings()
+            self.voice.apply_settings()
         if any(k in RELOAD_KEYS for k in changed) and self.model_state is not ModelState.LOADING:
             self.show_banner("The device or precision changed: it applies after reloading the models "
                              "(Models → Reload models, Ctrl+R).")
         self.statusBar().showMessage("Settings saved.", 4000)
-
-    def _apply_audio_settings(self) -> None:
-        s = self.settings
-        vad, problem = vad_config(s.values())
-        if problem:
-            self.statusBar().showMessage(f"The speech settings are not usable ({problem}); the defaults are used.", 10000)
-        self.mic.configure(device=s.get("input_device") or None, vad_config=vad, pre_roll_ms=int(s.get("pre_roll_ms")))
-        self.audio_out.set_device(s.get("output_device") or None)
 
     def open_model_manager(self) -> None:
         from anygpt_desktop.app.model_manager import ModelManagerDialog
@@ -471,44 +414,13 @@ class MainWindow(QMainWindow):
 
     # -- keys and closing ------------------------------------------------------------------------------------------
 
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
-        """Space = push-to-talk outside text boxes; Esc = stop; Enter presses a focused button; Ctrl+V pastes images."""
-        et = event.type()
-        if et not in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) or not isinstance(event, QKeyEvent):
-            return False
-        if QApplication.activeModalWidget() is not None:
-            return False
-        focus = QApplication.focusWidget()
-        key = event.key()
-        if key == Qt.Key.Key_Escape and et == QEvent.Type.KeyPress:
-            self.stop()
-            return True
-        if et == QEvent.Type.KeyPress and focus is self.input and event.matches(QKeySequence.StandardKey.Paste):
-            return self.paste_image()
-        typing = isinstance(focus, (QLineEdit, QPlainTextEdit, QTextEdit))
-        if key == Qt.Key.Key_Space and not typing and self.mic_button.isEnabled():
-            if event.isAutoRepeat():
-                return True
-            if et == QEvent.Type.KeyPress and not self._space_held:
-                self._space_held = True
-                self.voice.press()
-            elif et == QEvent.Type.KeyRelease and self._space_held:
-                self._space_held = False
-                self.voice.release()
-            return True
-        if (key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and et == QEvent.Type.KeyPress
-                and isinstance(focus, QAbstractButton) and focus.window() is self):
-            focus.click()
-            return True
-        return False
-
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if not self._closed:
             self._closed = True
             app = QApplication.instance()
             if app is not None:
-                app.removeEventFilter(self)
-            self._gpu_timer.stop()
+                app.removeEventFilter(self.keys)
+            self.status.gpu_timer.stop()
             self.mic.set_hands_free(False)
             self.mic.cancel()
             self.mic.stop_monitoring()

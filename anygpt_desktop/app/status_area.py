@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
+from anygpt_desktop.app.gpu_status import device_text
 from anygpt_desktop.app.widgets import button
 from anygpt_desktop.session.kinds import ModelState
 
@@ -20,10 +22,18 @@ def stats_text(timings: dict[str, float]) -> str:
     return "Last turn: " + ", ".join(parts) if parts else ""
 
 
-class StatusArea:
-    """Builds the widgets into ``bar`` and shows the model state in them."""
+GPU_REFRESH_MS = 2000
 
-    def __init__(self, bar: QStatusBar) -> None:
+
+class StatusArea:
+    """Builds the widgets into ``bar`` and shows the model state in them (the GPU memory refreshes on CUDA)."""
+
+    def __init__(self, bar: QStatusBar, owner: QObject) -> None:
+        self.device = ""  # where the loaded models run ("cuda:0", "cpu"), empty before loading
+        self.dtype = ""
+        self.gpu_timer = QTimer(owner)
+        self.gpu_timer.setInterval(GPU_REFRESH_MS)
+        self.gpu_timer.timeout.connect(self.update_device_label)
         self.model_label = QLabel()
         self.model_label.setAccessibleName("Model state")
         self.load_progress = QProgressBar()
@@ -50,3 +60,15 @@ class StatusArea:
         self.load_progress.setValue(int(fraction * 100))
         if message:
             self.model_label.setText(f"Loading: {message}")
+
+    def show_device(self, device: str, dtype: str) -> None:
+        self.device, self.dtype = device, dtype
+        self.update_device_label()
+        if device.startswith("cuda"):
+            self.gpu_timer.start()
+        else:
+            self.gpu_timer.stop()
+
+    def update_device_label(self) -> None:
+        if self.device:
+            self.device_label.setText(device_text(self.device, self.dtype))

@@ -14,7 +14,7 @@ from anygpt_desktop.app.audio_out import AudioOut
 from anygpt_desktop.app.composer import Composer
 from anygpt_desktop.app.conversation import AudioRow
 from anygpt_desktop.app.mic import MicController
-from anygpt_desktop.app.settings import AppSettings
+from anygpt_desktop.app.settings import AppSettings, vad_config
 from anygpt_desktop.session.chat import ChatSession
 from anygpt_desktop.session.kinds import ModelState, OutputModality
 
@@ -102,6 +102,15 @@ class VoiceControls(QObject):
     @Slot(str)
     def _on_mic_error(self, message: str) -> None:
         self.status.showMessage(message, 10000)
+
+    def apply_settings(self) -> None:
+        """The stored microphone, endpointing and output-device settings (the streams reopen)."""
+        s = self.settings
+        vad, problem = vad_config(s.values())
+        if problem:
+            self.status.showMessage(f"The speech settings are not usable ({problem}); the defaults are used.", 10000)
+        self.mic.configure(device=s.get("input_device") or None, vad_config=vad, pre_roll_ms=int(s.get("pre_roll_ms")))
+        self.audio_out.set_device(s.get("output_device") or None)
 
     # -- player ----------------------------------------------------------------------------------------------------
 
