@@ -97,6 +97,16 @@ class MainWindow(QMainWindow):
     def attachments(self) -> list[Attachment]:
         return list(self.session.attachments)
 
+    @property
+    def pending(self) -> tuple[int, ...]:
+        """The ids of the turns in flight."""
+        return self.session.pending_turns
+
+    @property
+    def history(self) -> HistoryStore:
+        """The session's history store, to read (every write goes through the session)."""
+        return self.session.history
+
     # -- building --------------------------------------------------------------------------------------------------
 
     def _build_ui(self) -> None:

@@ -84,6 +84,11 @@ class ChatSession:
             listener(event)
 
     @property
+    def pending_turns(self) -> tuple[int, ...]:
+        """The ids of the turns sent and not finished, oldest first."""
+        return tuple(self._pending)
+
+    @property
     def busy(self) -> bool:
         """Turns are sent and not finished."""
         return bool(self._pending)

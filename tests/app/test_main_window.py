@@ -5,97 +5,16 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pytest
-from fake_assistant import FakeAssistant
 from PIL import Image
 from gui_wait import wait_signal
+from window_kit import FakeStream
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from anygpt_desktop.app.audio_out import AudioOut
 from anygpt_desktop.app.main_window import MainWindow
-from anygpt_desktop.app.mic import MicController
-from anygpt_desktop.app.settings import AppSettings
-from anygpt_desktop.storage.history import HistoryStore
-
-
-class FakeStream:
-    """An output stream that accepts everything and plays nothing (no sound card here)."""
-
-    started = 0
-    aborted = 0
-
-    def __init__(self, **kwargs: Any) -> None:
-        self.kwargs = kwargs
-
-    def start(self) -> None:
-        FakeStream.started += 1
-
-    def stop(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        FakeStream.aborted += 1
-
-    def close(self) -> None:
-        pass
-
-
-class FakeMic:
-    """A microphone that delivers a sine in 30 ms chunks whenever it is polled."""
-
-    def __init__(self) -> None:
-        self.running = False
-
-    def start(self) -> None:
-        self.running = True
-
-    def stop(self) -> None:
-        self.running = False
-
-    def read_available(self) -> list[np.ndarray]:
-        t = np.arange(480, dtype=np.float32) / 16000
-        return [0.3 * np.sin(2 * np.pi * 220 * t).astype(np.float32)] * 2 if self.running else []
-
-
-def make_player(device: Any = None, on_finished: Any = None) -> Any:
-    from anygpt_desktop.audio.playback import StreamingPlayer
-
-    return StreamingPlayer(device, stream_factory=FakeStream, on_finished=on_finished)
-
-
-@pytest.fixture
-def open_window(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
-    windows: list[MainWindow] = []
-    assistants: list[FakeAssistant] = []
-
-    def make(data_dir: Path = tmp_path / "data", **fake_kwargs: Any) -> MainWindow:
-        def factory() -> FakeAssistant:
-            a = FakeAssistant(tmp_path, out_dir=tmp_path, **fake_kwargs)
-            assistants.append(a)
-            return a
-
-        window = MainWindow(
-            factory,
-            history=HistoryStore(data_dir / "history"),
-            settings=AppSettings(data_dir / "settings.ini"),
-            audio_out=AudioOut(player_factory=make_player),
-            mic=MicController(mic_factory=FakeMic),
-        )
-        window.assistants = assistants  # type: ignore[attr-defined]
-        qtbot.addWidget(window)
-        window.show()
-        qtbot.waitUntil(lambda: window.model_state == "ready", timeout=60000)  # the first one imports the engine
-        windows.append(window)
-        return window
-
-    yield make
-    for w in windows:
-        w.close()
 
 
 def type_and_send(qtbot, window: MainWindow, text: str) -> None:  # type: ignore[no-untyped-def]
