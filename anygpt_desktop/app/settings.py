@@ -6,8 +6,10 @@ Every key has a typed default in ``DEFAULTS``. :func:`assistant_settings` turns 
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from platformdirs import user_config_dir
 from PySide6.QtCore import QSettings
@@ -39,7 +41,34 @@ def _reference_sampling() -> dict[str, Any]:
 
 
 REFERENCE_SAMPLING = _reference_sampling()
-DECODE_LIMIT_DEFAULTS = {"max_text_tokens": 500, "max_speech_units": 1500, "max_music_units": 2000}  # = DecodeSettings
+DECODE_LIMITS = ("max_text_tokens", "max_speech_units", "max_music_units")
+
+
+def decode_field_defaults(names: Sequence[str]) -> dict[str, Any]:
+    """``DecodeSettings``' own defaults for the fields ``names``, read from the class's source.
+
+    The class is the one place these values are set. Importing its module pulls in torch and transformers (many
+    seconds), which must not delay the window, so the literals of its field defaults are read with ``ast`` instead;
+    a test checks them against ``DecodeSettings()``.
+    """
+    spec = importlib.util.find_spec("anygpt_desktop.engine.decode_loop")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("anygpt_desktop.engine.decode_loop is missing")
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "DecodeSettings")
+    found = {
+        node.target.id: ast.literal_eval(node.value)
+        for node in cls.body
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id in names
+        and node.value is not None
+    }
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise RuntimeError(f"DecodeSettings has no literal default for {', '.join(missing)}")
+    return found
+
+
+DECODE_LIMIT_DEFAULTS = decode_field_defaults(DECODE_LIMITS)
 
 DEFAULTS: dict[str, Any] = {
     "theme": "light",  # "light" | "dark"
@@ -56,7 +85,7 @@ DEFAULTS: dict[str, Any] = {
     "default_voice": "",  # a recording whose voice speaks the replies; empty: the model's own voice
     "output_folder": "",  # empty: "outputs" beside the models folder
     "last_conversation": 0,
-    "text_beams": 1,  # >1: beam sampling for text-only replies (not streamed)
+    **decode_field_defaults(("text_beams",)),  # >1: beam sampling for text-only replies (not streamed)
     **DECODE_LIMIT_DEFAULTS,
     **REFERENCE_SAMPLING,
 }
