@@ -7,6 +7,7 @@ from typing import Sequence
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QVBoxLayout, QWidget
 
+from anygpt_desktop.app.settings import TalkMode
 from anygpt_desktop.app.widgets import button
 from anygpt_desktop.session.kinds import Attachment, OutputModality
 
@@ -18,7 +19,7 @@ ATTACHMENT_NAMES = {"image": "🖼", "music": "🎵 music", "voice": "🗣 voice
 class Composer(QWidget):
     """Widgets only; the window connects them."""
 
-    def __init__(self, talk_mode: str, modality: str, parent: QWidget | None = None) -> None:
+    def __init__(self, talk_mode: TalkMode, modality: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -75,8 +76,12 @@ class Composer(QWidget):
         return None if value == "auto" else value
 
     @property
+    def talk(self) -> TalkMode:
+        return self.talk_mode.currentData()
+
+    @property
     def toggle_talk(self) -> bool:
-        return self.talk_mode.currentData() == "toggle"
+        return self.talk == "toggle"
 
     def set_ready(self, ready: bool, hands_free: bool) -> None:
         self.send_button.setEnabled(ready)

@@ -27,7 +27,7 @@ from anygpt_desktop.app.engine_adapter import QtEngine
 from anygpt_desktop.app.keys import KeyFilter
 from anygpt_desktop.app.menus import build_menus
 from anygpt_desktop.app.mic import MicController
-from anygpt_desktop.app.settings import MIC_KEYS, RELOAD_KEYS, AppSettings, with_demo_limits
+from anygpt_desktop.app.settings import MIC_KEYS, RELOAD_KEYS, AppSettings, Theme, with_demo_limits
 from anygpt_desktop.app.sidebar import Sidebar
 from anygpt_desktop.app.status_area import StatusArea, stats_text
 from anygpt_desktop.app.stored_turns import add_stored_turn
@@ -382,7 +382,7 @@ class MainWindow(QMainWindow):
 
     # -- settings and other windows --------------------------------------------------------------------------------
 
-    def set_theme(self, name: str) -> None:
+    def set_theme(self, name: Theme) -> None:
         app = QApplication.instance()
         if isinstance(app, QApplication):
             apply_theme(app, name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence, get_args
 
 from platformdirs import user_config_dir
 from PySide6.QtCore import QSettings
@@ -21,7 +21,9 @@ DECODE_MODALITIES = ("text", "speech", "image", "music")
 SAMPLING_KEYS = ("temperature", "top_k", "top_p", "repetition_penalty")
 DEVICES = ("", "cuda", "cpu")  # "" = automatic
 PRECISIONS = ("", "float32", "float16", "bfloat16")  # "" = automatic (fp32 on CPU, bf16/fp16 on CUDA)
-TALK_MODES = ("hold", "toggle")
+TalkMode = Literal["hold", "toggle"]  # hold the key while speaking, or click once to start and once to stop
+Theme = Literal["light", "dark"]
+TALK_MODES: tuple[TalkMode, ...] = get_args(TalkMode)
 
 
 def sampling_key(modality: str, name: str) -> str:

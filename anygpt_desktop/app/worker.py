@@ -14,7 +14,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, Literal, Protocol
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -52,9 +52,12 @@ AssistantFactory = Callable[[], AssistantLike]
 """Called in the worker thread to build the assistant (so construction cost never lands on the GUI thread)."""
 
 
+JobKind = Literal["load", "turn", "clear", "restore", "configure"]
+
+
 @dataclass
 class _Job:
-    kind: str  # "load" | "turn" | "clear" | "restore" | "configure"
+    kind: JobKind
     turn_id: int = 0
     request: TurnRequest | None = None
     state: TaskState | None = None

@@ -280,3 +280,21 @@ def test_the_spoken_reply_ends_when_the_turn_does_even_without_a_final_chunk(qtb
     monkeypatch.setattr(window.audio_out, "end", lambda: (ended.append(window.audio_out.current), real_end())[1])
     type_and_send(qtbot, window, "say something")
     assert ended == ["speech:1"]  # without it the player waits for more audio forever
+
+
+def test_closing_the_window_removes_its_temporary_folder(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).glob("anygpt-desktop-*"))
+    window = open_window()
+    tmp = window.session.tmp_dir
+    assert tmp.is_dir() and tmp not in before
+    window.view.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.view)
+    qtbot.keyPress(window.view, Qt.Key.Key_Space)  # a recording is written into the folder
+    qtbot.waitUntil(lambda: window.mic.recorded_s >= 0.4, timeout=5000)
+    with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
+        qtbot.keyRelease(window.view, Qt.Key.Key_Space)
+    assert any(tmp.iterdir())
+    window.close()
+    assert not tmp.exists()
