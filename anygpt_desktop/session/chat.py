@@ -59,7 +59,15 @@ class _Pending:
 
 
 class ChatSession:
-    """One window's conversation. Not thread-safe: every call (and every engine update) comes from one thread."""
+    """One window's conversation. Not thread-safe: every call (and every engine update) comes from one thread.
+
+    Intents: :meth:`send`, :meth:`send_speech`, :meth:`stop`, :meth:`barge_in`, :meth:`attach`, :meth:`detach`,
+    :meth:`clear_attachments`, :meth:`new_conversation`, :meth:`open_conversation` / :meth:`restore_last`,
+    :meth:`rename_conversation`, :meth:`delete_conversation`, :meth:`export`, :meth:`reload_models`,
+    :meth:`cancel_load`, :meth:`configure`, :meth:`close`. State to read: ``model_state``, ``conversation_id``,
+    ``attachments``, ``pending_turns``, ``busy``, ``tmp_dir``, :meth:`conversations`. Everything that changes is
+    announced to :meth:`subscribe`\ d listeners as a :data:`~anygpt_desktop.session.events.SessionEvent`.
+    """
 
     def __init__(self, engine: up.EnginePort, history: HistoryStore) -> None:
         self.engine = engine
