@@ -31,7 +31,7 @@ def sampling_key(modality: str, name: str) -> str:
 
 
 def _reference_sampling() -> dict[str, Any]:
-    """The reference decoding values per modality (spec §3.3), the defaults of the decoding settings."""
+    """The reference decoding values per modality (the same source as `SamplingParams.from_reference`)."""
     out: dict[str, Any] = {}
     for m in DECODE_MODALITIES:
         c = effective_config(m)
@@ -50,13 +50,20 @@ def decode_field_defaults(names: Sequence[str]) -> dict[str, Any]:
     """``DecodeSettings``' own defaults for the fields ``names``, read from the class's source.
 
     The class is the one place these values are set. Importing its module pulls in torch and transformers (many
-    seconds), which must not delay the window, so the literals of its field defaults are read with ``ast`` instead;
-    a test checks them against ``DecodeSettings()``.
+    seconds), which must not delay the window, so the literals of its field defaults are read with ``ast`` instead
+    (the bundle ships that one source file for it); a test checks them against ``DecodeSettings()``.
     """
     spec = importlib.util.find_spec("anygpt_desktop.engine.decode_loop")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("anygpt_desktop.engine.decode_loop is missing")
-    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    try:
+        source = Path(spec.origin).read_text(encoding="utf-8") if spec and spec.origin else None
+    except OSError:
+        source = None
+    if source is None:  # a frozen build without the module's source: import it (slower, same values)
+        from anygpt_desktop.engine.decode_loop import DecodeSettings
+
+        defaults = DecodeSettings()
+        return {n: getattr(defaults, n) for n in names}
+    tree = ast.parse(source)
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "DecodeSettings")
     found = {
         node.target.id: ast.literal_eval(node.value)
