@@ -8,9 +8,13 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from anygpt_desktop.engine.layout import resolve_models_dir
+
+if TYPE_CHECKING:
+    from anygpt_desktop.app.worker import AssistantFactory
+    from anygpt_desktop.engine.assistant import Assistant
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +39,10 @@ def ensure_demo_kit(root: Path) -> Path:
     return root
 
 
-def engine_factory(models_dir: Path, *, demo: bool, device: str | None) -> Any:
+def engine_factory(models_dir: Path, *, demo: bool, device: str | None) -> AssistantFactory:
     """A factory the worker thread calls: the Assistant of ``models_dir`` (writing the demo kit first in demo mode)."""
 
-    def make() -> Any:
+    def make() -> Assistant:
         from anygpt_desktop.engine.assistant import Assistant
 
         if demo:

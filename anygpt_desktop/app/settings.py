@@ -9,13 +9,17 @@ from __future__ import annotations
 import ast
 import importlib.util
 from pathlib import Path
-from typing import Any, Literal, Sequence, get_args
+from typing import TYPE_CHECKING, Any, Literal, Sequence, get_args
 
 from platformdirs import user_config_dir
 from PySide6.QtCore import QSettings
 
 from anygpt_desktop.audio.vad import VadConfig
 from anygpt_desktop.protocol.decoding import effective_config
+
+if TYPE_CHECKING:  # the engine pulls in torch: imported where it is needed, inside the functions
+    from anygpt_desktop.engine.assistant import AssistantSettings
+    from anygpt_desktop.engine.decode_loop import DecodeSettings
 
 DECODE_MODALITIES = ("text", "speech", "image", "music")
 SAMPLING_KEYS = ("temperature", "top_k", "top_p", "repetition_penalty")
@@ -163,7 +167,7 @@ def with_demo_limits(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def decode_settings(values: dict[str, Any]) -> Any:
+def decode_settings(values: dict[str, Any]) -> DecodeSettings:
     """The engine's ``DecodeSettings`` for stored values (temperature 0 means greedy: always the likeliest token)."""
     from anygpt_desktop.engine.decode_loop import DecodeSettings
     from anygpt_desktop.engine.sampling import SamplingParams
@@ -186,7 +190,7 @@ def decode_settings(values: dict[str, Any]) -> Any:
     )
 
 
-def assistant_settings(values: dict[str, Any]) -> Any:
+def assistant_settings(values: dict[str, Any]) -> AssistantSettings:
     """The engine's ``AssistantSettings`` for stored values (``AppSettings.values()``)."""
     from anygpt_desktop.engine.assistant import AssistantSettings
 

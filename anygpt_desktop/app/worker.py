@@ -13,8 +13,7 @@ import logging
 import time
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterator, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Protocol
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -33,13 +32,16 @@ from anygpt_desktop.engine.events import (
 from anygpt_desktop.engine.requests import TurnRequest
 from anygpt_desktop.cancel import Cancelled, TaskState
 
+if TYPE_CHECKING:
+    from anygpt_desktop.engine.assistant import AssistantSettings
+
 logger = logging.getLogger(__name__)
 
 
 class AssistantLike(Protocol):
     """What the app needs from ``anygpt_desktop.engine.assistant.Assistant``."""
 
-    settings: Any  # AssistantSettings, read by load (device, precision) and by every turn (the rest)
+    settings: AssistantSettings | None  # read by load (device, precision) and by every turn (the rest)
 
     def load(self, state: TaskState) -> None: ...
     def turn(self, request: TurnRequest, state: TaskState) -> Iterator[Event]: ...
@@ -88,7 +90,7 @@ class EngineWorker(QObject):
         super().__init__()
         self._factory = factory
         self.assistant: AssistantLike | None = None
-        self.settings: Any = None  # engine AssistantSettings given to every assistant (None: its own defaults)
+        self.settings: AssistantSettings | None = None  # given to every assistant (None: its own defaults)
 
     @Slot(object)
     def run_job(self, job: _Job) -> None:
@@ -304,13 +306,3 @@ class EngineClient(QObject):
         self.thread.setParent(None)
         STILL_RUNNING.append((self.thread, self.worker))
         return False
-
-
-def real_assistant_factory(models_dir: Path, device: str | None = None) -> AssistantFactory:
-    """A factory for the engine's Assistant; raises ``ImportError`` now if this build has none."""
-    from anygpt_desktop.engine.assistant import Assistant  # noqa: PLC0415  (optional until the engine lands)
-
-    def make() -> Any:
-        return Assistant(models_dir, device=device)
-
-    return make
