@@ -37,6 +37,7 @@ from anygpt_desktop.app.widgets import icon
 from anygpt_desktop.app.worker import AssistantFactory
 from anygpt_desktop.session import events as ev
 from anygpt_desktop.session.chat import ChatSession, file_kind
+from anygpt_desktop.session.engine_port import EnginePort
 from anygpt_desktop.session.kinds import Attachment, AttachmentKind, ModelState
 from anygpt_desktop.storage.history import HistoryError, HistoryStore
 
@@ -50,8 +51,10 @@ class MainWindow(QMainWindow):
     def __init__(
         self, engine_factory: AssistantFactory, *, history: HistoryStore | None = None,
         settings: AppSettings | None = None, audio_out: AudioOut | None = None, mic: MicController | None = None,
-        device_label: str = "", models_dir: Path | None = None, demo: bool = False,
+        device_label: str = "", models_dir: Path | None = None, demo: bool = False, engine: EnginePort | None = None,
     ) -> None:
+        """``engine``: another engine port instead of the worker thread over ``engine_factory`` (its updates must
+        arrive in the GUI thread)."""
         super().__init__()
         self.settings = settings or AppSettings()
         self.audio_out = audio_out or AudioOut()
@@ -60,7 +63,7 @@ class MainWindow(QMainWindow):
         self.mic.setParent(self)
         self.models_dir = models_dir
         self.demo = demo
-        self.engine = QtEngine(engine_factory, self)
+        self.engine: EnginePort = engine if engine is not None else QtEngine(engine_factory, self)
         self.session = ChatSession(self.engine, history or HistoryStore())
         self._turns: dict[int, tuple[TurnWidget, TurnWidget]] = {}  # turn id → (user bubble, reply bubble)
         self._closed = False

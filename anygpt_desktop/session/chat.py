@@ -66,7 +66,7 @@ class ChatSession:
     :meth:`rename_conversation`, :meth:`delete_conversation`, :meth:`export`, :meth:`reload_models`,
     :meth:`cancel_load`, :meth:`configure`, :meth:`close`. State to read: ``model_state``, ``conversation_id``,
     ``attachments``, ``pending_turns``, ``busy``, ``tmp_dir``, :meth:`conversations`. Everything that changes is
-    announced to :meth:`subscribe`\ d listeners as a :data:`~anygpt_desktop.session.events.SessionEvent`.
+    announced to the listeners given to :meth:`subscribe` as a :data:`~anygpt_desktop.session.events.SessionEvent`.
     """
 
     def __init__(self, engine: up.EnginePort, history: HistoryStore) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "session"))  # fake_engine, shared with the session tests
 
 from fake_assistant import FakeAssistant  # noqa: E402  (after the platform is chosen)
 from window_kit import FakeMic, make_player  # noqa: E402

@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QApplication
 
 import anygpt_desktop
 from anygpt_desktop.audio.errors import PlaybackError
@@ -129,6 +130,7 @@ def emit_each(qtbot: Any, plan: list[tuple[QObject, str, tuple]]) -> None:
         sys.setprofile(gui.hook)
         try:
             qtbot.waitUntil(lambda: bool(gui.calls), timeout=5000)
+            QApplication.processEvents()  # every receiver's call was posted at the emit: none spills into the next
         except qtbot.TimeoutError:
             pytest.fail(f"{name}: no slot ran in the GUI thread (a lambda or plain function connected to a signal "
                         "runs in the emitting thread, or in the thread of the sender: the engine's)")

@@ -298,3 +298,33 @@ def test_closing_the_window_removes_its_temporary_folder(qtbot, open_window) -> 
     assert any(tmp.iterdir())
     window.close()
     assert not tmp.exists()
+
+
+def test_another_engine_plugs_in_under_the_window(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The window only needs an ``EnginePort``: a synchronous fake one (as an engine in a child process would be)."""
+    from fake_engine import FakeEngine
+
+    from anygpt_desktop.app.audio_out import AudioOut
+    from anygpt_desktop.app.main_window import MainWindow
+    from anygpt_desktop.app.mic import MicController
+    from anygpt_desktop.app.settings import AppSettings
+    from anygpt_desktop.engine.events import TextDelta, TurnDone
+    from anygpt_desktop.storage.history import HistoryStore
+    from window_kit import FakeMic, make_player
+
+    engine = FakeEngine()
+    window = MainWindow(lambda: None, history=HistoryStore(tmp_path / "h"), settings=AppSettings(tmp_path / "s.ini"),
+                        audio_out=AudioOut(player_factory=make_player), mic=MicController(mic_factory=FakeMic),
+                        engine=engine)
+    qtbot.addWidget(window)
+    assert engine.calls == ["load"] and engine.configured and not window.send_button.isEnabled()
+    engine.loaded()
+    assert window.send_button.isEnabled() and window.device_label.text() == "device: cpu (float32)"
+    window.input.setText("hello")
+    window.send()
+    assert engine.requests[1].text == "hello"
+    with qtbot.waitSignal(window.sig_turn_stored, timeout=1000):
+        engine.turn(1, TextDelta("hi"), TurnDone("hi", "", {"total": 0.1}))
+    assert [t.text for t in window.view.turns] == ["hello", "hi"]
+    window.close()
+    assert engine.calls[-1] == "shutdown"
