@@ -1,4 +1,7 @@
-"""``anygpt-desktop`` (no subcommand): start the window; ``--demo`` uses the tiny kit; ``--self-test`` runs headless."""
+"""``anygpt-desktop`` (no subcommand): start the window; ``--demo`` uses the tiny kit; ``--self-test`` runs headless.
+
+The engine factories live in :mod:`anygpt_desktop.app.engines` (the self-test uses them too); ``engine_factory`` and
+``choose_models_dir`` are re-exported here for callers of this module."""
 
 from __future__ import annotations
 
@@ -6,51 +9,12 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
-from typing import Any
 
-from anygpt_desktop.engine.layout import resolve_models_dir
+from anygpt_desktop.app.engines import choose_models_dir, engine_factory
 
 logger = logging.getLogger(__name__)
 
-DEMO_MARKER = ".demo-kit-complete"
-
-
-def demo_models_dir() -> Path:
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("anygpt-desktop", appauthor=False)) / "demo-models"
-
-
-def ensure_demo_kit(root: Path) -> Path:
-    """Write the tiny random model kit into ``root`` once (a marker file says it is complete)."""
-    if not (root / DEMO_MARKER).is_file():
-        from anygpt_desktop.tiny_kit import make_tiny
-
-        logger.info("writing the tiny demo model kit into %s", root)
-        make_tiny(root, seed=0)
-        (root / DEMO_MARKER).write_text("ok\n", encoding="utf-8")
-    return root
-
-
-def engine_factory(models_dir: Path, *, demo: bool, device: str | None) -> Any:
-    """A factory the worker thread calls: the Assistant of ``models_dir`` (writing the demo kit first in demo mode)."""
-
-    def make() -> Any:
-        from anygpt_desktop.engine.assistant import Assistant
-
-        if demo:
-            ensure_demo_kit(models_dir)
-        return Assistant(models_dir, device=device)
-
-    return make
-
-
-def choose_models_dir(args: argparse.Namespace, setting: str | None) -> Path:
-    if getattr(args, "demo", False):
-        return demo_models_dir()
-    return resolve_models_dir(getattr(args, "models", None), setting)
-
+__all__ = ["choose_models_dir", "engine_factory", "qt_binding_problem", "run_gui"]
 
 BROKEN_PYSIDE = {"6.12.0": "every signal drops a reference to True, so the app aborts after a few minutes"}
 

@@ -65,6 +65,11 @@ class MicController(QObject):
         return self._gate.recording
 
     @property
+    def recorded_s(self) -> float:
+        """Seconds of audio since the push-to-talk press (0 when not recording)."""
+        return self._gate.time_s - self._press_s if self.recording else 0.0
+
+    @property
     def hands_free(self) -> bool:
         return self._vad is not None
 

@@ -27,7 +27,7 @@ from anygpt_desktop.engine import model_store
 from anygpt_desktop.engine.downloader import human_size as downloader_human_size
 from anygpt_desktop.engine.layout import resolve_models_dir
 from anygpt_desktop.engine.model_manifest import load_manifest
-from anygpt_desktop.engine.task_state import TaskState
+from anygpt_desktop.cancel import TaskState
 
 logger = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PySide6.QtCore import QObject
 
 from anygpt_desktop.audio.files import read_audio
 from anygpt_desktop.audio.vad import Endpointer, SpeechEnded, VadConfig
@@ -49,10 +50,56 @@ def _wait(app: Any, predicate: Any, timeout_s: float) -> bool:
     return True
 
 
+class _Collector(QObject):
+    """Gathers the worker's signals in the main thread (its methods are queued there, never run in the worker)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state: dict[str, Any] = {"speech": [], "text": "", "transcript": "", "media": []}
+
+    def listen(self, w: Any) -> None:
+        w.sig_model_loaded.connect(self.on_loaded)
+        w.sig_model_failed.connect(self.on_load_failed)
+        w.sig_text_updated.connect(self.on_text)
+        w.sig_transcript_updated.connect(self.on_transcript)
+        w.sig_speech_chunk_ready.connect(self.on_speech)
+        w.sig_image_ready.connect(self.on_image)
+        w.sig_music_ready.connect(self.on_music)
+        w.sig_turn_finished.connect(self.on_done)
+        w.sig_turn_failed.connect(self.on_failed)
+
+    def on_loaded(self, seconds: float) -> None:
+        self.state["loaded"] = seconds
+
+    def on_load_failed(self, reason: str, _cancelled: bool) -> None:
+        self.state["load_failed"] = reason
+
+    def on_text(self, _tid: int, delta: str) -> None:
+        self.state["text"] += delta
+
+    def on_transcript(self, _tid: int, delta: str) -> None:
+        self.state["transcript"] += delta
+
+    def on_speech(self, _tid: int, audio: Any, sample_rate: int, _final: bool) -> None:
+        self.state["speech"].append((time.perf_counter(), len(audio) / sample_rate))
+
+    def on_image(self, _tid: int, path: str, _w: int, _h: int) -> None:
+        self.state["media"].append(path)
+
+    def on_music(self, _tid: int, path: str, _seconds: float) -> None:
+        self.state["media"].append(path)
+
+    def on_done(self, _tid: int, done: Any) -> None:
+        self.state["done"] = done
+
+    def on_failed(self, _tid: int, reason: str, _cancelled: bool) -> None:
+        self.state["failed"] = reason
+
+
 def run_self_test(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QCoreApplication
 
-    from anygpt_desktop.app.main import choose_models_dir, demo_models_dir, engine_factory
+    from anygpt_desktop.app import engines
     from anygpt_desktop.app.worker import EngineClient
     from anygpt_desktop.engine.requests import TurnRequest
 
@@ -80,19 +127,11 @@ def run_self_test(args: argparse.Namespace) -> int:
         return _finish(lines, False)
 
     demo = bool(getattr(args, "demo", False) or not getattr(args, "models", None))
-    models_dir = demo_models_dir() if demo else choose_models_dir(args, None)
-    client = EngineClient(engine_factory(models_dir, demo=demo, device=None))
-    state: dict[str, Any] = {"speech": [], "text": "", "transcript": "", "media": []}
-    w = client.worker
-    w.sig_model_loaded.connect(lambda s: state.__setitem__("loaded", s))
-    w.sig_model_failed.connect(lambda r, c: state.__setitem__("load_failed", r))
-    w.sig_text_updated.connect(lambda t, d: state.__setitem__("text", state["text"] + d))
-    w.sig_transcript_updated.connect(lambda t, d: state.__setitem__("transcript", state["transcript"] + d))
-    w.sig_speech_chunk_ready.connect(lambda t, a, sr, f: state["speech"].append((time.perf_counter(), len(a) / sr)))
-    w.sig_image_ready.connect(lambda t, p, *_: state["media"].append(p))
-    w.sig_music_ready.connect(lambda t, p, *_: state["media"].append(p))
-    w.sig_turn_finished.connect(lambda t, d: state.__setitem__("done", d))
-    w.sig_turn_failed.connect(lambda t, r, c: state.__setitem__("failed", r))
+    models_dir = engines.demo_models_dir() if demo else engines.choose_models_dir(args, None)
+    client = EngineClient(engines.engine_factory(models_dir, demo=demo, device=None))
+    collector = _Collector()
+    state = collector.state
+    collector.listen(client.worker)
     try:
         start = time.perf_counter()
         client.load()

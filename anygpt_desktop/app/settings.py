@@ -6,19 +6,28 @@ Every key has a typed default in ``DEFAULTS``. :func:`assistant_settings` turns 
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, Sequence, get_args
 
 from platformdirs import user_config_dir
 from PySide6.QtCore import QSettings
 
+from anygpt_desktop.audio.vad import VadConfig
 from anygpt_desktop.protocol.decoding import effective_config
+
+if TYPE_CHECKING:  # the engine pulls in torch: imported where it is needed, inside the functions
+    from anygpt_desktop.engine.assistant import AssistantSettings
+    from anygpt_desktop.engine.decode_loop import DecodeSettings
 
 DECODE_MODALITIES = ("text", "speech", "image", "music")
 SAMPLING_KEYS = ("temperature", "top_k", "top_p", "repetition_penalty")
 DEVICES = ("", "cuda", "cpu")  # "" = automatic
 PRECISIONS = ("", "float32", "float16", "bfloat16")  # "" = automatic (fp32 on CPU, bf16/fp16 on CUDA)
-TALK_MODES = ("hold", "toggle")
+TalkMode = Literal["hold", "toggle"]  # hold the key while speaking, or click once to start and once to stop
+Theme = Literal["light", "dark"]
+TALK_MODES: tuple[TalkMode, ...] = get_args(TalkMode)
 
 
 def sampling_key(modality: str, name: str) -> str:
@@ -26,7 +35,7 @@ def sampling_key(modality: str, name: str) -> str:
 
 
 def _reference_sampling() -> dict[str, Any]:
-    """The reference decoding values per modality (spec §3.3), the defaults of the decoding settings."""
+    """The reference decoding values per modality (the same source as `SamplingParams.from_reference`)."""
     out: dict[str, Any] = {}
     for m in DECODE_MODALITIES:
         c = effective_config(m)
@@ -38,7 +47,41 @@ def _reference_sampling() -> dict[str, Any]:
 
 
 REFERENCE_SAMPLING = _reference_sampling()
-DECODE_LIMIT_DEFAULTS = {"max_text_tokens": 500, "max_speech_units": 1500, "max_music_units": 2000}  # = DecodeSettings
+DECODE_LIMITS = ("max_text_tokens", "max_speech_units", "max_music_units")
+
+
+def decode_field_defaults(names: Sequence[str]) -> dict[str, Any]:
+    """``DecodeSettings``' own defaults for the fields ``names``, read from the class's source.
+
+    The class is the one place these values are set. Importing its module pulls in torch and transformers (many
+    seconds), which must not delay the window, so the literals of its field defaults are read with ``ast`` instead
+    (the bundle ships that one source file for it); a test checks them against ``DecodeSettings()``.
+    """
+    spec = importlib.util.find_spec("anygpt_desktop.engine.decode_loop")
+    try:
+        source = Path(spec.origin).read_text(encoding="utf-8") if spec and spec.origin else None
+    except OSError:
+        source = None
+    if source is None:  # a frozen build without the module's source: import it (slower, same values)
+        from anygpt_desktop.engine.decode_loop import DecodeSettings
+
+        defaults = DecodeSettings()
+        return {n: getattr(defaults, n) for n in names}
+    tree = ast.parse(source)
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "DecodeSettings")
+    found = {
+        node.target.id: ast.literal_eval(node.value)
+        for node in cls.body
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id in names
+        and node.value is not None
+    }
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise RuntimeError(f"DecodeSettings has no literal default for {', '.join(missing)}")
+    return found
+
+
+DECODE_LIMIT_DEFAULTS = decode_field_defaults(DECODE_LIMITS)
 
 DEFAULTS: dict[str, Any] = {
     "theme": "light",  # "light" | "dark"
@@ -55,7 +98,7 @@ DEFAULTS: dict[str, Any] = {
     "default_voice": "",  # a recording whose voice speaks the replies; empty: the model's own voice
     "output_folder": "",  # empty: "outputs" beside the models folder
     "last_conversation": 0,
-    "text_beams": 1,  # >1: beam sampling for text-only replies (not streamed)
+    **decode_field_defaults(("text_beams",)),  # >1: beam sampling for text-only replies (not streamed)
     **DECODE_LIMIT_DEFAULTS,
     **REFERENCE_SAMPLING,
 }
@@ -124,7 +167,7 @@ def with_demo_limits(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def decode_settings(values: dict[str, Any]) -> Any:
+def decode_settings(values: dict[str, Any]) -> DecodeSettings:
     """The engine's ``DecodeSettings`` for stored values (temperature 0 means greedy: always the likeliest token)."""
     from anygpt_desktop.engine.decode_loop import DecodeSettings
     from anygpt_desktop.engine.sampling import SamplingParams
@@ -147,7 +190,7 @@ def decode_settings(values: dict[str, Any]) -> Any:
     )
 
 
-def assistant_settings(values: dict[str, Any]) -> Any:
+def assistant_settings(values: dict[str, Any]) -> AssistantSettings:
     """The engine's ``AssistantSettings`` for stored values (``AppSettings.values()``)."""
     from anygpt_desktop.engine.assistant import AssistantSettings
 
@@ -158,3 +201,13 @@ def assistant_settings(values: dict[str, Any]) -> Any:
         default_voice=Path(values["default_voice"]) if values["default_voice"] else None,
         decode=decode_settings(values),
     )
+
+
+def vad_config(values: dict[str, Any]) -> tuple[VadConfig, str]:
+    """The endpointer settings for stored values, and why they were not usable ("" when they were; then the defaults)."""
+    try:
+        return VadConfig(aggressiveness=int(values["vad_aggressiveness"]),
+                         end_silence_ms=max(150, int(values["vad_end_silence_ms"])),
+                         pre_roll_ms=int(values["pre_roll_ms"])), ""
+    except ValueError as exc:
+        return VadConfig(), str(exc)

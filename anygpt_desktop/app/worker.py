@@ -13,8 +13,7 @@ import logging
 import time
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Protocol
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -31,7 +30,10 @@ from anygpt_desktop.engine.events import (
     TurnFailed,
 )
 from anygpt_desktop.engine.requests import TurnRequest
-from anygpt_desktop.engine.task_state import Cancelled, TaskState
+from anygpt_desktop.cancel import Cancelled, TaskState
+
+if TYPE_CHECKING:
+    from anygpt_desktop.engine.assistant import AssistantSettings
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ logger = logging.getLogger(__name__)
 class AssistantLike(Protocol):
     """What the app needs from ``anygpt_desktop.engine.assistant.Assistant``."""
 
-    settings: Any  # AssistantSettings, read by load (device, precision) and by every turn (the rest)
+    settings: AssistantSettings | None  # read by load (device, precision) and by every turn (the rest)
 
     def load(self, state: TaskState) -> None: ...
     def turn(self, request: TurnRequest, state: TaskState) -> Iterator[Event]: ...
@@ -52,9 +54,12 @@ AssistantFactory = Callable[[], AssistantLike]
 """Called in the worker thread to build the assistant (so construction cost never lands on the GUI thread)."""
 
 
+JobKind = Literal["load", "turn", "clear", "restore", "configure"]
+
+
 @dataclass
 class _Job:
-    kind: str  # "load" | "turn" | "clear" | "restore" | "configure"
+    kind: JobKind
     turn_id: int = 0
     request: TurnRequest | None = None
     state: TaskState | None = None
@@ -85,7 +90,7 @@ class EngineWorker(QObject):
         super().__init__()
         self._factory = factory
         self.assistant: AssistantLike | None = None
-        self.settings: Any = None  # engine AssistantSettings given to every assistant (None: its own defaults)
+        self.settings: AssistantSettings | None = None  # given to every assistant (None: its own defaults)
 
     @Slot(object)
     def run_job(self, job: _Job) -> None:
@@ -233,20 +238,30 @@ class EngineClient(QObject):
         self._load_state: TaskState | None = None
         self._next_id = 0
         self.loaded = False
+        # slots of this object (it lives in the GUI thread), so they run there, never in the worker thread
         self.worker.sig_model_loaded.connect(self._on_loaded)
-        self.worker.sig_turn_finished.connect(lambda tid, _d: self._states.pop(tid, None))
-        self.worker.sig_turn_failed.connect(lambda tid, _r, _c: self._states.pop(tid, None))
+        self.worker.sig_turn_finished.connect(self._on_turn_finished)
+        self.worker.sig_turn_failed.connect(self._on_turn_failed)
         self.thread.start()
 
+    @Slot(float)
     def _on_loaded(self, _seconds: float) -> None:
         self.loaded = True
+
+    @Slot(int, object)
+    def _on_turn_finished(self, tid: int, _done: object) -> None:
+        self._states.pop(tid, None)
+
+    @Slot(int, str, bool)
+    def _on_turn_failed(self, tid: int, _reason: str, _cancelled: bool) -> None:
+        self._states.pop(tid, None)
 
     def configure(self, values: dict[str, Any] | None) -> None:
         """Hand the engine new settings (``AppSettings.values()``; queued: a running turn finishes with the old ones)."""
         self._sig_post.emit(_Job("configure", data=dict(values) if values is not None else None))
 
     def load(self) -> None:
-        self._load_state = TaskState(on_progress=lambda f, m: self.worker.sig_model_progress.emit(f, m))
+        self._load_state = TaskState(on_progress=self.worker.sig_model_progress.emit)  # emitted in the worker thread
         self._sig_post.emit(_Job("load", state=self._load_state))
 
     def cancel_load(self) -> None:
@@ -291,13 +306,3 @@ class EngineClient(QObject):
         self.thread.setParent(None)
         STILL_RUNNING.append((self.thread, self.worker))
         return False
-
-
-def real_assistant_factory(models_dir: Path, device: str | None = None) -> AssistantFactory:
-    """A factory for the engine's Assistant; raises ``ImportError`` now if this build has none."""
-    from anygpt_desktop.engine.assistant import Assistant  # noqa: PLC0415  (optional until the engine lands)
-
-    def make() -> Any:
-        return Assistant(models_dir, device=device)
-
-    return make

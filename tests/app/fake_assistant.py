@@ -3,11 +3,15 @@
 It yields every event kind quickly and deterministically: a transcript when there is speech input, the reply text
 word by word, speech chunks (16 kHz float32 sine), an image (PNG) when asked to draw, music (WAV) when asked for music,
 then ``TurnDone``. ``delay_s`` sleeps between events (a slow model); cancellation is honoured between events.
+``hold`` (a ``threading.Event``) parks the turn after ``hold_after`` reply words until the test sets it, so a test can act
+"while the turn runs" without depending on the machine's speed; ``notice`` is posted in every turn (like the engine's
+notice for an unusable default voice).
 """
 
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -20,6 +24,7 @@ from anygpt_desktop.engine.events import (
     Event,
     ImageReady,
     MusicReady,
+    Notice,
     SpeechChunk,
     TextDelta,
     TranscriptDelta,
@@ -27,7 +32,7 @@ from anygpt_desktop.engine.events import (
     TurnFailed,
 )
 from anygpt_desktop.engine.requests import TurnRequest
-from anygpt_desktop.engine.task_state import TaskState
+from anygpt_desktop.cancel import TaskState
 
 
 class FakeLoadError(Exception):
@@ -47,7 +52,13 @@ class FakeAssistant:
         fail_load: str | None = None,
         out_dir: Path | None = None,
         mark_final: bool = True,
+        hold: threading.Event | None = None,
+        hold_after: int = 1,
+        notice: str | None = None,
     ) -> None:
+        self.hold = hold
+        self.hold_after = hold_after
+        self.notice = notice
         self.models_dir = Path(models_dir)
         self.device = device or "cpu"
         self.delay_s = delay_s
@@ -91,6 +102,8 @@ class FakeAssistant:
                 transcript += word
                 yield TranscriptDelta(word)
         said = request.text.strip() or transcript
+        if self.notice:
+            yield Notice(self.notice)
         words = f"You said: {said}".split(" ")
         for i, word in enumerate(words):
             if self._wait(state):
@@ -99,6 +112,8 @@ class FakeAssistant:
             piece = word if i == 0 else " " + word
             reply += piece
             yield TextDelta(piece)
+            if i + 1 == self.hold_after and self.hold is not None and not self.hold.wait(60):
+                raise RuntimeError("the test never released the held turn")
         want = request.output_modality
         lowered = said.lower()
         if want == "speech" or (want is None and (request.speech is not None or "say" in lowered)):

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from gui_wait import wait_signal
 from PySide6.QtCore import Qt
 
 from anygpt_desktop.app.audio_out import AudioOut
@@ -84,15 +85,15 @@ def test_a_typed_turn_with_the_real_engine_and_the_conversation_after_a_restart(
     assert reply.text.strip(), "the tiny model's reply text should stream into the view"
     assert "tok/s" in first.stats_label.text()
     assert 1 <= finished[0].stats["new_tokens"] <= 11  # the 10-token limit of the settings held (+ the end id)
-    turns = first.history.turns(conv_id)
+    turns = first.session.history.turns(conv_id)
     assert [(t.role, t.text) for t in turns] == [("user", "hello there"), ("assistant", reply.text)]
-    qtbot.waitUntil(lambda: bool(first.history.engine_state(conv_id)), timeout=5000)
-    memory = first.history.engine_state(conv_id)
+    qtbot.waitUntil(lambda: bool(first.session.history.engine_state(conv_id)), timeout=5000)
+    memory = first.session.history.engine_state(conv_id)
     assert "hello there" in str(memory)
     first.close()
 
     second = _window(qtbot, tiny_models, data)  # the app starts again
-    with qtbot.waitSignal(second.engine.worker.sig_history_restored, timeout=120_000) as restored:
+    with wait_signal(qtbot, second.engine.worker.sig_history_restored, timeout=120_000) as restored:
         assert second.restore_last_conversation()
         second.show()
     assert restored.args == [True, ""]
@@ -103,6 +104,6 @@ def test_a_typed_turn_with_the_real_engine_and_the_conversation_after_a_restart(
     second.input.setText("and again")
     with qtbot.waitSignal(second.sig_turn_stored, timeout=120_000):
         second.send()
-    assert [t.role for t in second.history.turns(conv_id)] == ["user", "assistant", "user", "assistant"]
+    assert [t.role for t in second.session.history.turns(conv_id)] == ["user", "assistant", "user", "assistant"]
     assert len(second.engine.worker.assistant.history_json()["messages"]) == len(memory["messages"]) + 2
     second.close()

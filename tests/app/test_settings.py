@@ -160,3 +160,20 @@ def test_demo_mode_shortens_only_default_limits():
     assert with_demo_limits(values) == DEMO_LIMITS
     values["max_speech_units"] = 700  # the user's own choice is kept
     assert with_demo_limits(values)["max_speech_units"] == 700
+
+
+def test_the_limit_defaults_come_from_the_engine_without_importing_it() -> None:
+    """``DecodeSettings`` is the one source of the defaults; reading them must not pull torch into the window."""
+    import subprocess
+    import sys
+
+    from anygpt_desktop.app.settings import decode_field_defaults
+
+    code = ("import sys; import anygpt_desktop.app.settings as s; "
+            "assert 'torch' not in sys.modules, 'settings imported torch'; print(s.DEFAULTS['max_text_tokens'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    from anygpt_desktop.engine.decode_loop import DecodeSettings
+
+    assert int(out.stdout) == DecodeSettings().max_text_tokens
+    with pytest.raises(RuntimeError, match="no_such_limit"):
+        decode_field_defaults(("max_text_tokens", "no_such_limit"))

@@ -1,0 +1,74 @@
+"""The status bar's permanent widgets: model state, loading progress, last turn's figures, device."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
+
+from anygpt_desktop.app.gpu_status import device_text
+from anygpt_desktop.app.widgets import button
+from anygpt_desktop.session.kinds import ModelState
+
+
+def stats_text(timings: dict[str, float]) -> str:
+    """'Last turn: 42.0 tok/s, total 120 ms, …' (empty without figures)."""
+    parts = []
+    rate = timings.get("tokens_per_second", timings.get("tokens_per_s"))
+    if rate is not None:
+        parts.append(f"{rate:.1f} tok/s")
+    for key, value in timings.items():
+        if not key.startswith("tokens"):
+            parts.append(f"{key} {value * 1000:.0f} ms")
+    return "Last turn: " + ", ".join(parts) if parts else ""
+
+
+GPU_REFRESH_MS = 2000
+
+
+class StatusArea:
+    """Builds the widgets into ``bar`` and shows the model state in them (the GPU memory refreshes on CUDA)."""
+
+    def __init__(self, bar: QStatusBar, owner: QObject) -> None:
+        self.device = ""  # where the loaded models run ("cuda:0", "cpu"), empty before loading
+        self.dtype = ""
+        self.gpu_timer = QTimer(owner)
+        self.gpu_timer.setInterval(GPU_REFRESH_MS)
+        self.gpu_timer.timeout.connect(self.update_device_label)
+        self.model_label = QLabel()
+        self.model_label.setAccessibleName("Model state")
+        self.load_progress = QProgressBar()
+        self.load_progress.setRange(0, 100)
+        self.load_progress.setMaximumWidth(160)
+        self.load_progress.setAccessibleName("Loading progress")
+        self.cancel_load_button = button("Cancel loading", "Cancel loading the models")
+        self.device_label = QLabel()
+        self.device_label.setAccessibleName("Device")
+        self.stats_label = QLabel("")
+        self.stats_label.setAccessibleName("Last turn")
+        for w in (self.model_label, self.load_progress, self.cancel_load_button, self.stats_label, self.device_label):
+            bar.addPermanentWidget(w)
+
+    def show_model_state(self, state: ModelState, text: str) -> None:
+        self.model_label.setText(text)
+        loading = state is ModelState.LOADING
+        if loading:
+            self.load_progress.setValue(0)
+        self.load_progress.setVisible(loading)
+        self.cancel_load_button.setVisible(loading)
+
+    def show_progress(self, fraction: float, message: str) -> None:
+        self.load_progress.setValue(int(fraction * 100))
+        if message:
+            self.model_label.setText(f"Loading: {message}")
+
+    def show_device(self, device: str, dtype: str) -> None:
+        self.device, self.dtype = device, dtype
+        self.update_device_label()
+        if device.startswith("cuda"):
+            self.gpu_timer.start()
+        else:
+            self.gpu_timer.stop()
+
+    def update_device_label(self) -> None:
+        if self.device:
+            self.device_label.setText(device_text(self.device, self.dtype))
