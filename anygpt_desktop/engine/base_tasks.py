@@ -20,6 +20,7 @@ from anygpt_desktop.engine.events import Event, TurnDone, TurnFailed
 from anygpt_desktop.engine.requests import TurnRequest
 from anygpt_desktop.engine.sampling import SamplingParams
 from anygpt_desktop.engine.task_state import TaskState
+from anygpt_desktop.input_files import path_problem
 from anygpt_desktop.protocol.cli_grammar import BaseLine
 from anygpt_desktop.protocol.decoding import effective_config
 from anygpt_desktop.protocol.instructions import choose_instruction
@@ -43,9 +44,11 @@ def base_settings(line: BaseLine, seed: int | None) -> DecodeSettings:
 
 
 def _input_units(assistant: Assistant, line: BaseLine) -> str:
+    what = {"image": "image file", "speech": "audio file", "music": "music file"}[line.modality]
+    problem = path_problem(line.data, what)
+    if problem is not None:
+        raise InputError(problem)
     path = Path(line.data)
-    if not path.is_file():
-        raise InputError(f"input file not found: {line.data}")
     if line.modality == "image":
         return units_to_string("image", assistant._image_units(path))
     if line.modality == "speech":

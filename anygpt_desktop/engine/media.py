@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from anygpt_desktop.audio.files import SPEECH_INPUT_MAX_SECONDS as MAX_SPEECH_INPUT_SECONDS  # 60 s = 3000 units
 from anygpt_desktop.engine.layout import ModelPaths
 from anygpt_desktop.engine.llm import ModelLoadError
 
@@ -18,7 +19,6 @@ logger = logging.getLogger(__name__)
 
 SPEECH_RATE = 16000
 MUSIC_RATE = 32000
-MAX_SPEECH_INPUT_SECONDS = 60.0  # 3000 units: beyond this the prompt no longer fits the model's context
 MUSIC_INPUT_SECONDS = 5.0  # the chat CLI's crop and the pre-training clip length (spec §6)
 
 
