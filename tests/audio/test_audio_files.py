@@ -170,7 +170,7 @@ def test_too_long_error_or_truncate(tmp_path: Path) -> None:
     info = read_audio(path, 16000, max_seconds=2, on_too_long="truncate")
     assert info.truncated and abs(len(info.wav) - 32000) <= 2
     assert not read_audio(path, 16000, max_seconds=3).truncated
-    assert files.SPEECH_INPUT_MAX_SECONDS == 300
+    assert files.SPEECH_INPUT_MAX_SECONDS == 60
 
 
 def test_bad_arguments(tmp_path: Path) -> None:
