@@ -24,7 +24,7 @@ def main() -> int:
     parser.add_argument("--models", help="a tiny kit to use (default: written under --work)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per case before it is a hang")
     parser.add_argument("--no-cli", action="store_true", help="skip the two CLI processes")
-    parser.add_argument("--only", help="run only the cases whose name contains this")
+    parser.add_argument("--only", help="run only the cases whose name contains one of these (comma-separated)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     with tempfile.TemporaryDirectory(prefix="anygpt-robustness-") as tmp:

@@ -527,7 +527,8 @@ def run_report(
     corpus_dir = work / "corpus"
     cases = write_corpus(corpus_dir, kit)
     if only:
-        cases = [c for c in cases if only in c.name]
+        wanted = [w for w in only.split(",") if w]
+        cases = [c for c in cases if any(w in c.name for w in wanted)]
     sandbox = Sandbox(work / "sandbox", watched=[corpus_dir, kit])
     totals = Totals()
     clear_types = _clear_types()
