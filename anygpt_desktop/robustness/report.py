@@ -119,6 +119,9 @@ class Sandbox:
         self.home, self.work, self.tmp, self.out = (root / n for n in ("home", "work", "tmp", "out"))
         for d in (self.home, self.work, self.tmp, self.out):
             d.mkdir(parents=True, exist_ok=True)
+        from PIL import Image
+
+        Image.new("RGB", (4, 4)).save(self.work / "history-media.png")  # the media a history case imports
         self.watched = [self.home, self.work, self.tmp, *watched]
         self._before: dict[str, tuple[int, int]] = {}
 
@@ -157,9 +160,12 @@ class Sandbox:
     def mark(self) -> None:
         self._before = self._snapshot()
 
-    def changes(self) -> list[str]:
+    def changes(self, allowed: Path | None = None) -> list[str]:
+        """Files new or changed since ``mark()``, outside the output folder and ``allowed`` (a history root)."""
         after = self._snapshot()
-        return sorted(os.path.relpath(p, self.root.parent) for p, sig in after.items() if self._before.get(p) != sig)
+        keep = [str(self.out)] + ([str(allowed)] if allowed is not None else [])
+        return sorted(os.path.relpath(p, self.root.parent) for p, sig in after.items()
+                      if self._before.get(p) != sig and not any(p.startswith(k + os.sep) for k in keep))
 
 
 # ------------------------------------------------------------------------------------------------ running
@@ -289,12 +295,31 @@ def _base(harness: Harness, line_text: str) -> str:
         line = parse_base_line(line_text)
     except LineError as exc:
         raise Clear(str(exc)) from None
+    if line.modality == "text":
+        return _base_text_prompt(harness, line.data)
     for ev in run_base_task(harness.assistant, line, rng=random.Random(0), forced_ids=harness.eos):
         if isinstance(ev, TurnFailed):
             raise Clear(ev.reason)
         if isinstance(ev, TurnDone):
             return "task done"
     return ""
+
+
+def _base_text_prompt(harness: Harness, text: str) -> str:
+    """A text -> x base task's prompt ids, as ``run_base_task`` builds them (the task itself forces a span, which a
+    forced ``<eos>`` cannot end, so the prompt is built and recorded without generating)."""
+    from anygpt_desktop.protocol.instructions import choose_instruction
+    from anygpt_desktop.protocol.prompts import base_prompt
+    from anygpt_desktop.protocol.text_tokenizer import UserText
+
+    if not text.strip():
+        raise Clear("nothing to turn into image")
+    try:
+        segments = base_prompt("text", choose_instruction("text2other", "image", random.Random(0), None), UserText(text))
+    except ValueError as exc:
+        raise Clear(str(exc)) from None
+    harness.recorder.prompts.append(harness.assistant.llm.tokenizer.encode(segments))
+    return "prompt built"
 
 
 def _chat(harness: Harness, line_text: str) -> str:
@@ -545,7 +570,7 @@ def run_report(
                 harness.recorder.prompts.clear()
                 kind, value = run_with_deadline(call, timeout_s)
                 outcome = classify(case, entry, kind, value, clear_types.get(entry, ()))
-                outcome.stray = sandbox.changes()
+                outcome.stray = sandbox.changes(case.path if case.kind == "history" else None)
                 marker = case.extra.get("marker")
                 if marker and Path(marker).exists():
                     outcome.stray.append(f"{marker} (the pickle ran code)")
