@@ -337,6 +337,24 @@ def _model_cases(folder: Path, kit: Path | None) -> list[Case]:
     if not (d / "ckpt.dev").exists():
         (d / "ckpt.dev").symlink_to(st / "ckpt.dev")
     cases.append(Case("model/speechtokenizer corrupt config", "model", "error", path=d, extra={"loader": "speechtokenizer"}))
+
+    single = (
+        ("soundstorm pickle exec", "soundstorm", kit / "soundstorm" / "speechtokenizer_soundstorm_mls.pt", None),
+        ("soundstorm truncated", "soundstorm", kit / "soundstorm" / "speechtokenizer_soundstorm_mls.pt", 50_000),
+        ("seed quantizer pickle exec", "seed", kit / "seed-tokenizer-2" / "seed_quantizer.pt", None),
+        ("seed quantizer truncated", "seed", kit / "seed-tokenizer-2" / "seed_quantizer.pt", 50_000),
+        ("encodec truncated safetensors", "encodec", kit / "encodec_32khz" / "model.safetensors", 50_000),
+    )
+    for name, loader, original, keep in single:
+        d = folder / name.replace(" ", "_")
+        d.mkdir(exist_ok=True)
+        for f in original.parent.iterdir():
+            if f.name != original.name and not (d / f.name).exists():
+                (d / f.name).symlink_to(f)
+        payload = pickle.dumps(_RunsCode(str(marker))) if keep is None else original.read_bytes()[:keep]
+        (d / original.name).write_bytes(payload)
+        cases.append(Case(f"model/{name}", "model", "error", path=d / original.name if loader != "encodec" else d,
+                          extra={"loader": loader, "marker": str(marker)}))
     return cases
 
 

@@ -374,6 +374,7 @@ def _clear_types() -> dict[str, tuple[type[BaseException], ...]]:
     from anygpt_desktop.engine.llm import ModelLoadError
     from anygpt_desktop.input_files import InputFileError
     from anygpt_desktop.modalities.image.image_input import ImageInputError
+    from anygpt_desktop.modalities.image.seed_tokenizer import SeedError
     from anygpt_desktop.modalities.music.errors import MusicError
     from anygpt_desktop.modalities.speech.errors import SpeechError
     from anygpt_desktop.storage.history import HistoryError
@@ -386,6 +387,9 @@ def _clear_types() -> dict[str, tuple[type[BaseException], ...]]:
         "open_image": (ImageInputError,),
         "load_llm": (ModelLoadError,),
         "load_speechtokenizer": (SpeechError,),
+        "load_soundstorm": (SpeechError,),
+        "load_seed": (SeedError,),
+        "load_encodec": (MusicError,),
         "history": (HistoryError,),
     }
 
@@ -420,12 +424,29 @@ def cases_entries(case: Case, harness: Harness) -> Iterator[tuple[str, Callable[
             from anygpt_desktop.engine.llm import load_llm
 
             yield "load_llm", lambda: load_llm(case.path, "cpu") and "loaded"
-        else:
+        elif loader == "speechtokenizer":
             from anygpt_desktop.modalities.speech.speechtokenizer import load_speechtokenizer
 
             yield "load_speechtokenizer", lambda: load_speechtokenizer(case.path / "config.json", case.path / "ckpt.dev") and "loaded"
+        elif loader == "soundstorm":
+            from anygpt_desktop.modalities.speech.soundstorm import load_soundstorm
+
+            yield "load_soundstorm", lambda: load_soundstorm(case.path) and "loaded"
+        elif loader == "seed":
+            yield "load_seed", lambda: _load_seed(case.path) and "loaded"
+        elif loader == "encodec":
+            from anygpt_desktop.modalities.music.codec import EncodecMusic
+
+            yield "load_encodec", lambda: EncodecMusic.load(case.path) and "loaded"
     elif case.kind == "history":
         yield "history", lambda: _history(case, harness.sandbox)
+
+
+def _load_seed(path: Path) -> Any:
+    """The SEED quantizer checkpoint read the way the image tokenizer reads it."""
+    from anygpt_desktop.modalities.image.seed_tokenizer import _load_state
+
+    return _load_state(path, path.name)
 
 
 def _history(case: Case, sandbox: Sandbox) -> str:
