@@ -9,6 +9,7 @@ training distribution, spec §10.7).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -40,6 +41,21 @@ def base_settings(line: BaseLine, seed: int | None) -> DecodeSettings:
         open_immediately=True,
         end_after_forced_span=True,
         seed=seed,
+    )
+
+
+def capped(settings: DecodeSettings, max_tokens: int) -> DecodeSettings:
+    """``settings`` with every length limit at most ``max_tokens`` (the CLIs' ``--max-tokens``)."""
+    n = max(1, int(max_tokens))
+    max_speech = min(settings.max_speech_units, n)
+    return dataclasses.replace(
+        settings,
+        max_new_tokens=min(settings.max_new_tokens, n),
+        max_text_tokens=min(settings.max_text_tokens, n),
+        max_text_before_span=min(settings.max_text_before_span, n),
+        max_speech_units=max_speech,
+        min_speech_units=min(settings.min_speech_units, max_speech),
+        max_music_units=min(settings.max_music_units, n),
     )
 
 
@@ -90,7 +106,10 @@ def run_base_task(
     out = _TurnOutput()
     assistant.reset_cache()  # base tasks are independent prompts
     try:
-        yield from assistant.generate(prompt_ids, base_settings(line, assistant.settings.seed), request, state, out,
+        settings = base_settings(line, assistant.settings.seed)
+        if assistant.settings.decode.max_new_tokens < settings.max_new_tokens:  # a cap the user set (--max-tokens)
+            settings = capped(settings, assistant.settings.decode.max_new_tokens)
+        yield from assistant.generate(prompt_ids, settings, request, state, out,
                                       timings, start, forced_ids)
     except user_facing_errors() as exc:
         yield TurnFailed(str(exc))

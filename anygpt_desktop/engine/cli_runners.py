@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator, TextIO
 
 from anygpt_desktop.engine.assistant import Assistant, AssistantSettings
-from anygpt_desktop.engine.base_tasks import run_base_task
+from anygpt_desktop.engine.base_tasks import capped, run_base_task
 from anygpt_desktop.engine.events import (
     Event,
     ImageReady,
@@ -104,13 +104,7 @@ def _assistant(args: argparse.Namespace) -> Assistant:
     settings.decode.text_beams = max(1, int(getattr(args, "beams", 1) or 1))
     cap = getattr(args, "max_tokens", None)
     if cap:
-        decode = settings.decode
-        decode.max_new_tokens = max(1, int(cap))
-        decode.max_text_tokens = min(decode.max_text_tokens, decode.max_new_tokens)
-        decode.max_text_before_span = min(decode.max_text_before_span, decode.max_new_tokens)
-        decode.max_speech_units = min(decode.max_speech_units, decode.max_new_tokens)
-        decode.min_speech_units = min(decode.min_speech_units, decode.max_speech_units)
-        decode.max_music_units = min(decode.max_music_units, decode.max_new_tokens)
+        settings.decode = capped(settings.decode, cap)
     return Assistant(resolve_models_dir(getattr(args, "models", None)), settings=settings)
 
 

@@ -67,3 +67,28 @@ def test_a_thread_past_its_deadline_is_a_hang() -> None:
     assert kind == "hang"
 
 
+
+
+def test_the_checks_can_fail(tmp_path) -> None:
+    """The stray-write and injection checks flag what they exist to flag."""
+    from anygpt_desktop.robustness.report import Harness, Sandbox, _RecordingLoop
+
+    box = Sandbox(tmp_path / "sandbox", watched=[])
+    box.mark()
+    (box.out / "reply.wav").write_bytes(b"ok")
+    assert box.changes() == []
+    (box.work / "stray.txt").write_text("x")
+    (box.home / ".cache").mkdir()
+    (box.home / ".cache" / "also.bin").write_bytes(b"x")
+    assert box.changes() == ["sandbox/home/.cache/also.bin", "sandbox/work/stray.txt"]
+
+    harness = object.__new__(Harness)
+    harness.recorder = _RecordingLoop(None)
+    harness._baselines = {}
+    baseline = [1, 32000, 29871, 32002, 32001]
+
+    def make(_text: str) -> None:
+        harness.recorder.prompts.append(baseline)
+
+    assert harness.injected("turn text", make, [1, 32000, 450, 29871, 32002, 32001]) == []
+    assert harness.injected("turn text", make, [1, 32000, 32003, 29871, 32002, 32001, 40000]) == [32003, 40000]
