@@ -6,7 +6,8 @@ decompression bomb is a small PNG whose header claims 50,000 x 50,000 pixels).
 
 Kinds: ``audio``, ``image``, ``path`` (file-system oddities, used wherever a file is expected), ``text`` (typed
 text: token spellings, NUL, 1 MB; ``stdin`` bytes for the CLIs), ``model`` (broken model folders, built beside a
-tiny kit), ``history`` (a corrupt database, a read-only folder, a full disk).
+tiny kit), ``recording`` (microphone samples handed to the engine: too long, too short, silent), ``history`` (a corrupt
+database, a read-only folder, a full disk).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Literal
 
 import numpy as np
 
-Kind = Literal["audio", "image", "path", "text", "model", "history"]
+Kind = Literal["audio", "image", "path", "text", "recording", "model", "history"]
 Expect = Literal["error", "accept", "either"]
 
 
@@ -257,6 +258,15 @@ def _text_cases() -> list[Case]:
     return cases
 
 
+def _recording_cases() -> list[Case]:
+    """Microphone recordings (16 kHz float32 samples, generated when used): lengths around the limits."""
+    return [
+        Case("recording/75 s", "recording", "error", extra={"seconds": 75.0}, note="over the 60 s limit"),
+        Case("recording/50 ms", "recording", "error", extra={"seconds": 0.05}, note="a tap of the key"),
+        Case("recording/2 s silence", "recording", "either", extra={"seconds": 2.0, "silent": True}),
+    ]
+
+
 # --------------------------------------------------------------------------------------------------------- models
 
 
@@ -400,6 +410,7 @@ def write_corpus(folder: Path | str, kit: Path | None = None) -> list[Case]:
         + images
         + _write_paths(folder / "paths", good_audio, good_image)
         + _text_cases()
+        + _recording_cases()
         + _model_cases(folder / "models", kit)
         + _history_cases(folder / "history")
     )

@@ -402,6 +402,13 @@ def cases_entries(case: Case, harness: Harness) -> Iterator[tuple[str, Callable[
         yield "turn text", lambda: _turn_events(harness, TurnRequest(text=text))
         yield "chat text", lambda: _chat(harness, "interleaved|" + text.replace("|", "/").replace("\n", " ") + "|text||||")
         yield "base text|image", lambda: _base(harness, "text|image|" + text.replace("\n", " "))
+    elif case.kind == "recording":
+        import numpy as np
+
+        n = int(case.extra["seconds"] * 16000)
+        t = np.arange(n, dtype=np.float32) / 16000
+        wav = np.zeros(n, np.float32) if case.extra.get("silent") else (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+        yield "turn recording", lambda: _turn_events(harness, TurnRequest(speech=wav, output_modality="text"))
     elif case.kind == "model":
         loader = case.extra["loader"]
         if loader == "llm":
