@@ -471,6 +471,11 @@ def _history(case: Case, sandbox: Sandbox) -> str:
         finally:
             store.close()
         return f"{len(turns)} turn(s) stored"
+    except h.HistoryError as exc:
+        partial = sorted(p.name for p in root.rglob("*.tmp"))
+        if partial:  # the refusal is clear, but a half-written file stays behind: say so in the report
+            raise h.HistoryError(f"{exc} [left behind: {', '.join(partial)}]") from exc
+        raise
     finally:
         if patched is not None:
             h.shutil.copyfile = patched  # type: ignore[assignment]
