@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         runner.add_argument("--seed", type=int, default=None)
         runner.add_argument("--device", default=None, help="cuda, cpu or auto")
         runner.add_argument("--beams", type=int, default=1, help="text replies: beam sampling as the reference (5); no streaming")
+        runner.add_argument("--max-tokens", type=int, default=None, help="cap every reply at this many tokens (text and units)")
         runner.set_defaults(func=_lazy(target))
 
     bench = sub.add_parser("bench", help="print speed figures")

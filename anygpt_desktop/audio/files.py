@@ -22,14 +22,19 @@ from ~7.3 kHz). Band-limited to 6 kHz the two agree to max abs 3.9e-4 (differenc
 signal's). The sinc path differs by max abs 6e-8.
 
 Input checks (all raise ``AudioInputError`` subclasses with a message for the user):
-* missing path or a folder → ``AudioFileNotFoundError``; unreadable/corrupt/unknown format, or NaN/inf samples → ``UnsupportedAudioError``;
+* a path that is not a readable file (missing, a folder, a dangling link, a link loop...) → ``AudioFileNotFoundError``
+  saying which (:func:`anygpt_desktop.input_files.path_problem`); unreadable/corrupt/unknown format, or NaN/inf
+  samples → ``UnsupportedAudioError``;
 * 0 samples → ``EmptyAudioError``;
 * silent (every sample below ``SILENCE_PEAK_DBFS`` = −60 dBFS peak, all-zero included) → ``SilentAudioError`` by default,
   because encoding silence yields meaningless speech units; ``allow_silent=True`` returns it with ``silent=True`` instead;
 * clipped (a run of ≥3 samples at full scale, or any sample beyond ±1.0 in a float file) → never an error, only the
   ``clipped`` flag and a log warning;
-* longer than ``max_seconds`` (``SPEECH_INPUT_MAX_SECONDS`` = 300 s is the cap recommended for speech input; ``None`` = no
-  cap) → ``AudioTooLongError`` by default; ``on_too_long="truncate"`` keeps the first ``max_seconds`` (only that much is read).
+* longer than ``max_seconds`` (``SPEECH_INPUT_MAX_SECONDS`` = 60 s is the app's limit for a spoken input: 3,000 speech
+  units, which with the reply budget is what the model's 4,096-token context holds; ``None`` = no cap) →
+  ``AudioTooLongError`` naming the limit; ``on_too_long="truncate"`` keeps the first ``max_seconds`` (only that much
+  is read). The length comes from the header, so a 2-hour file is refused without being decoded;
+* more than ``MAX_CHANNELS`` channels or a rate above ``MAX_SAMPLE_RATE`` → ``UnsupportedAudioError`` naming the limit.
 """
 
 from __future__ import annotations
@@ -60,7 +65,9 @@ log = logging.getLogger(__name__)
 ChannelRule = Literal["first", "mean"]
 ResampleMethod = Literal["soxr", "sinc"]
 
-SPEECH_INPUT_MAX_SECONDS = 300.0
+SPEECH_INPUT_MAX_SECONDS = 60.0
+MAX_CHANNELS = 32
+MAX_SAMPLE_RATE = 384_000
 SILENCE_PEAK_DBFS = -60.0
 CLIP_LEVEL = 0.999
 CLIP_RUN = 3
@@ -73,6 +80,7 @@ __all__ = [
     "MP3_SUPPORTED",
     "SPEECH_INPUT_MAX_SECONDS",
     "load_audio",
+    "probe_audio",
     "read_audio",
     "resample",
     "save_wav",
@@ -121,25 +129,8 @@ def read_audio(
         raise ValueError(f"channel_rule must be 'first' or 'mean', got {channel_rule!r}")
     p = Path(path)
     name = p.name
-    if not p.exists():
-        raise AudioFileNotFoundError(f"The audio file '{p}' does not exist.")
-    if not p.is_file():
-        raise AudioFileNotFoundError(f"'{p}' is a folder, not an audio file.")
-    if p.suffix.lower() == ".mp3" and not MP3_SUPPORTED:
-        raise UnsupportedAudioError(
-            f"'{name}' is an MP3 file, and this system's libsndfile ({LIBSNDFILE_VERSION}) cannot read MP3. "
-            "Convert it to WAV, FLAC or OGG, or update the soundfile package."
-        )
-    try:
-        info = sf.info(str(p))
-    except (sf.SoundFileError, RuntimeError) as exc:
-        raise UnsupportedAudioError(
-            f"'{name}' could not be read as audio: it is corrupt or not in a supported format "
-            f"({', '.join(e.lstrip('.').upper() for e in supported_extensions())}). Details: {exc}"
-        ) from exc
+    info = probe_audio(p)
     source_format = f"{info.format}/{info.subtype}"
-    if info.samplerate <= 0 or info.channels <= 0:
-        raise UnsupportedAudioError(f"'{name}' has an invalid header ({info.samplerate} Hz, {info.channels} channels).")
 
     frames = -1
     truncated = False
@@ -150,13 +141,13 @@ def read_audio(
         if info.frames > limit:
             if on_too_long == "error":
                 raise AudioTooLongError(
-                    f"'{name}' is {info.frames / info.samplerate:.0f} s long; at most {max_seconds:.0f} s can be used. "
-                    "Trim the recording and try again."
+                    f"'{name}' is {_duration_text(info.frames / info.samplerate)} long; the limit is "
+                    f"{_duration_text(max_seconds)} for this input. Trim the recording and try again."
                 )
             frames, truncated = limit, True
     try:
         data, sr = sf.read(str(p), frames=frames, dtype="float32", always_2d=True)
-    except (sf.SoundFileError, RuntimeError) as exc:
+    except (sf.SoundFileError, RuntimeError, OSError, ValueError, MemoryError) as exc:
         raise UnsupportedAudioError(f"'{name}' is damaged and could not be decoded ({source_format}). Details: {exc}") from exc
 
     if data.shape[0] == 0:
@@ -189,6 +180,53 @@ def read_audio(
         silent=silent,
         truncated=truncated,
     )
+
+
+def probe_audio(path: str | os.PathLike[str]) -> sf._SoundFileInfo:
+    """Check that ``path`` is an audio file this system can read, from its header only; returns soundfile's info.
+
+    Raises ``AudioFileNotFoundError`` (the path is not a readable file, said precisely) or ``UnsupportedAudioError``.
+    """
+    from anygpt_desktop.input_files import path_problem
+
+    p = Path(path)
+    name = p.name
+    problem = path_problem(p, "audio file")
+    if problem is not None:
+        raise AudioFileNotFoundError(problem[0].upper() + problem[1:] + ".")
+    if p.suffix.lower() == ".mp3" and not MP3_SUPPORTED:
+        raise UnsupportedAudioError(
+            f"'{name}' is an MP3 file, and this system's libsndfile ({LIBSNDFILE_VERSION}) cannot read MP3. "
+            "Convert it to WAV, FLAC or OGG, or update the soundfile package."
+        )
+    if p.stat().st_size == 0:
+        raise EmptyAudioError(f"'{name}' is empty (0 bytes): there is no sound in it.")
+    try:
+        info = sf.info(str(p))
+    except (sf.SoundFileError, RuntimeError, OSError, ValueError) as exc:
+        raise UnsupportedAudioError(
+            f"'{name}' could not be read as audio: it is corrupt or not in a supported format "
+            f"({', '.join(e.lstrip('.').upper() for e in supported_extensions())}). Details: {exc}"
+        ) from exc
+    if info.samplerate <= 0 or info.channels <= 0:
+        raise UnsupportedAudioError(f"'{name}' has an invalid header ({info.samplerate} Hz, {info.channels} channels).")
+    if info.channels > MAX_CHANNELS:
+        raise UnsupportedAudioError(f"'{name}' has {info.channels} channels; the limit is {MAX_CHANNELS}.")
+    if info.samplerate > MAX_SAMPLE_RATE:
+        raise UnsupportedAudioError(
+            f"'{name}' is sampled at {info.samplerate} Hz; the limit is {MAX_SAMPLE_RATE} Hz."
+        )
+    return info
+
+
+def _duration_text(seconds: float) -> str:
+    """``75.0`` → ``"1 min 15 s"``, ``30`` → ``"30 s"``, ``7200`` → ``"2 h 0 min"``."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{seconds:.3g} s" if seconds < 10 else f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s" if s % 60 else f"{s // 60} min"
+    return f"{s // 3600} h {s % 3600 // 60} min"
 
 
 def load_audio(

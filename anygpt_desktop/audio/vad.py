@@ -241,10 +241,11 @@ class PushToTalk(_FrameFeeder):
 
     ``press()`` starts an utterance (with ``pre_roll_ms`` of the audio fed just before, 0 by default); ``release()``
     keeps recording for ``release_delay_ms`` more (the last word often trails the key) and then emits ``SpeechEnded``.
-    Pressing again during that delay continues the same utterance. ``max_utterance_s`` cuts a stuck key.
+    Pressing again during that delay continues the same utterance. ``max_utterance_s`` cuts a stuck key; its default
+    is the app's limit for a spoken input (``audio.files.SPEECH_INPUT_MAX_SECONDS``, 60 s).
     """
 
-    def __init__(self, release_delay_ms: int = 400, pre_roll_ms: int = 0, max_utterance_s: float = 120.0) -> None:
+    def __init__(self, release_delay_ms: int = 400, pre_roll_ms: int = 0, max_utterance_s: float = 60.0) -> None:
         super().__init__()
         if release_delay_ms < 0 or pre_roll_ms < 0 or max_utterance_s <= 0:
             raise ValueError("release_delay_ms and pre_roll_ms must be >= 0, max_utterance_s > 0")

@@ -9,6 +9,7 @@ training distribution, spec §10.7).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from anygpt_desktop.engine.events import Event, TurnDone, TurnFailed
 from anygpt_desktop.engine.requests import TurnRequest
 from anygpt_desktop.engine.sampling import SamplingParams
 from anygpt_desktop.engine.task_state import TaskState
+from anygpt_desktop.input_files import path_problem
 from anygpt_desktop.protocol.cli_grammar import BaseLine
 from anygpt_desktop.protocol.decoding import effective_config
 from anygpt_desktop.protocol.instructions import choose_instruction
@@ -42,10 +44,27 @@ def base_settings(line: BaseLine, seed: int | None) -> DecodeSettings:
     )
 
 
+def capped(settings: DecodeSettings, max_tokens: int) -> DecodeSettings:
+    """``settings`` with every length limit at most ``max_tokens`` (the CLIs' ``--max-tokens``)."""
+    n = max(1, int(max_tokens))
+    max_speech = min(settings.max_speech_units, n)
+    return dataclasses.replace(
+        settings,
+        max_new_tokens=min(settings.max_new_tokens, n),
+        max_text_tokens=min(settings.max_text_tokens, n),
+        max_text_before_span=min(settings.max_text_before_span, n),
+        max_speech_units=max_speech,
+        min_speech_units=min(settings.min_speech_units, max_speech),
+        max_music_units=min(settings.max_music_units, n),
+    )
+
+
 def _input_units(assistant: Assistant, line: BaseLine) -> str:
+    what = {"image": "image file", "speech": "audio file", "music": "music file"}[line.modality]
+    problem = path_problem(line.data, what)
+    if problem is not None:
+        raise InputError(problem)
     path = Path(line.data)
-    if not path.is_file():
-        raise InputError(f"input file not found: {line.data}")
     if line.modality == "image":
         return units_to_string("image", assistant._image_units(path))
     if line.modality == "speech":
@@ -87,7 +106,10 @@ def run_base_task(
     out = _TurnOutput()
     assistant.reset_cache()  # base tasks are independent prompts
     try:
-        yield from assistant.generate(prompt_ids, base_settings(line, assistant.settings.seed), request, state, out,
+        settings = base_settings(line, assistant.settings.seed)
+        if assistant.settings.decode.max_new_tokens < settings.max_new_tokens:  # a cap the user set (--max-tokens)
+            settings = capped(settings, assistant.settings.decode.max_new_tokens)
+        yield from assistant.generate(prompt_ids, settings, request, state, out,
                                       timings, start, forced_ids)
     except user_facing_errors() as exc:
         yield TurnFailed(str(exc))

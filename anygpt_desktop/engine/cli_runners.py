@@ -1,7 +1,8 @@
 """``anygpt-desktop chat`` and ``anygpt-desktop base``: line-oriented front ends over the engine.
 
 Both read lines from stdin (a prompt is shown when stdin is a terminal) and save outputs under ``--output-dir``
-with sanitised, unique names; speech 16 kHz WAV, music 32 kHz WAV, images PNG.
+with sanitised, unique names; speech 16 kHz WAV, music 32 kHz WAV, images PNG. A line that is not valid UTF-8 is
+reported and skipped (it never ends the session); ``--max-tokens`` caps every reply (text and units).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Iterator, TextIO
 
 from anygpt_desktop.engine.assistant import Assistant, AssistantSettings
-from anygpt_desktop.engine.base_tasks import run_base_task
+from anygpt_desktop.engine.base_tasks import capped, run_base_task
 from anygpt_desktop.engine.events import (
     Event,
     ImageReady,
@@ -30,21 +31,40 @@ from anygpt_desktop.engine.layout import resolve_models_dir
 from anygpt_desktop.engine.llm import ModelLoadError
 from anygpt_desktop.engine.requests import TurnRequest
 from anygpt_desktop.engine.task_state import TaskState
-from anygpt_desktop.protocol.cli_grammar import LineError, parse_base_line, parse_chat_line
+from anygpt_desktop.input_files import path_problem
+from anygpt_desktop.protocol.cli_grammar import ChatLine, LineError, parse_base_line, parse_chat_line
 
 logger = logging.getLogger(__name__)
 
 
+class BadLine(str):
+    """A stdin line that could not be decoded; its text is the message to show."""
+
+
 def _lines(stream: TextIO, prompt: str) -> Iterator[str]:
+    """Non-empty input lines; lines that are not UTF-8 come as :class:`BadLine` (the text stream's own decoder
+    would end the whole session with a traceback)."""
     interactive = stream.isatty()
+    raw = getattr(stream, "buffer", None)
+    number = 0
     while True:
         if interactive:
             print(prompt, end="", flush=True)
-        line = stream.readline()
+        if raw is not None:
+            data = raw.readline()
+            number += 1
+            try:
+                line = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield BadLine(f"input line {number} is not valid UTF-8 text (byte {exc.start}); it was skipped")
+                continue
+        else:
+            line = stream.readline()
+            number += 1
         if not line:
             return
         if line.strip():
-            yield line.rstrip("\n")
+            yield line.rstrip("\r\n")
 
 
 def _print_events(events: Iterator[Event], out: TextIO) -> bool:
@@ -82,7 +102,20 @@ def _assistant(args: argparse.Namespace) -> Assistant:
         output_dir=Path(args.output_dir) if getattr(args, "output_dir", None) else None,
     )
     settings.decode.text_beams = max(1, int(getattr(args, "beams", 1) or 1))
+    cap = getattr(args, "max_tokens", None)
+    if cap:
+        settings.decode = capped(settings.decode, cap)
     return Assistant(resolve_models_dir(getattr(args, "models", None)), settings=settings)
+
+
+def _path_errors(line: ChatLine) -> list[str]:
+    """What is wrong with the files a chat line names (all of them, so one pass fixes the line)."""
+    named: list[tuple[str, str]] = [(p, "image file") for p in line.images]
+    named += [(p, "audio file") for p in line.speech]
+    named += [(p, "music file") for p in line.music]
+    if line.voice_prompt:
+        named.append((line.voice_prompt, "voice prompt file"))
+    return [problem for path, what in named if (problem := path_problem(path, what)) is not None]
 
 
 def run_chat(args: argparse.Namespace, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
@@ -92,14 +125,28 @@ def run_chat(args: argparse.Namespace, stdin: TextIO = sys.stdin, stdout: TextIO
     except ModelLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    return chat_session(assistant, stdin, stdout)
+
+
+def chat_session(assistant: Assistant, stdin: TextIO, stdout: TextIO) -> int:
+    """Run chat lines from ``stdin`` on a loaded assistant; 1 if any turn failed, else 0."""
     failures = 0
     for raw in _lines(stdin, "you> "):
+        if isinstance(raw, BadLine):
+            print(f"[error] {raw}", file=stdout)
+            failures += 1
+            continue
         line = parse_chat_line(raw)
         if line.quit:
             break
         if line.clear:
             assistant.clear()
             print("[history cleared]", file=stdout)
+            continue
+        problems = _path_errors(line)
+        if problems:
+            print("[error] " + "; ".join(problems), file=stdout)
+            failures += 1
             continue
         request = TurnRequest(
             text=line.text,
@@ -124,9 +171,18 @@ def run_base(args: argparse.Namespace, stdin: TextIO = sys.stdin, stdout: TextIO
     except ModelLoadError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    rng = random.Random(getattr(args, "seed", None))
+    return base_session(assistant, stdin, stdout, random.Random(getattr(args, "seed", None)))
+
+
+def base_session(assistant: Assistant, stdin: TextIO, stdout: TextIO, rng: random.Random | None = None) -> int:
+    """Run base-task lines from ``stdin`` on a loaded assistant; 1 if any task failed, else 0."""
+    rng = rng or random.Random()
     failures = 0
     for raw in _lines(stdin, "task> "):
+        if isinstance(raw, BadLine):
+            print(f"[error] {raw}", file=stdout)
+            failures += 1
+            continue
         if raw.strip() == "quit":
             break
         try:

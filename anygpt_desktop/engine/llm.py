@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,15 @@ def load_llm(folder: Path | str, device: str | None = None, dtype: str | None = 
         raise ModelLoadError("the language model does not fit in GPU memory; close other programs or use the CPU") from exc
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelLoadError(f"could not load the language model from {folder}: {exc}") from exc
+    except pickle.UnpicklingError as exc:
+        raise ModelLoadError(
+            f"the language model in {folder} is not a plain weights file (it would run code when loaded, or it is "
+            "damaged); it was not loaded. Download it again in the model manager."
+        ) from exc
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error type for a damaged file
+        if type(exc).__name__ != "SafetensorError":
+            raise
+        raise ModelLoadError(f"the language model file in {folder} is damaged or incomplete ({exc}); download it again") from exc
     rows = model.get_input_embeddings().weight.shape[0]
     if rows != tokenizer.vocab.size:
         raise ModelLoadError(

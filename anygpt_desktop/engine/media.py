@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from anygpt_desktop.audio.files import SPEECH_INPUT_MAX_SECONDS as MAX_SPEECH_INPUT_SECONDS  # 60 s = 3000 units
 from anygpt_desktop.engine.layout import ModelPaths
 from anygpt_desktop.engine.llm import ModelLoadError
 
@@ -18,7 +19,6 @@ logger = logging.getLogger(__name__)
 
 SPEECH_RATE = 16000
 MUSIC_RATE = 32000
-MAX_SPEECH_INPUT_SECONDS = 60.0  # 3000 units: beyond this the prompt no longer fits the model's context
 MUSIC_INPUT_SECONDS = 5.0  # the chat CLI's crop and the pre-training clip length (spec §6)
 
 
@@ -100,7 +100,17 @@ class MediaModels:
     # -- inputs ------------------------------------------------------------------------------------------------
     @torch.inference_mode()
     def speech_units(self, wav: np.ndarray) -> list[int]:
-        """16 kHz float32 mono → the LLM's speech units (SpeechTokenizer RVQ layer 0, 50 per second)."""
+        """16 kHz float32 mono → the LLM's speech units (SpeechTokenizer RVQ layer 0, 50 per second).
+
+        A recording longer than ``MAX_SPEECH_INPUT_SECONDS`` is refused with ``AudioTooLongError`` naming the limit."""
+        seconds = len(wav) / SPEECH_RATE
+        if seconds > MAX_SPEECH_INPUT_SECONDS:
+            from anygpt_desktop.audio.errors import AudioTooLongError
+
+            raise AudioTooLongError(
+                f"the recording is {seconds:.0f} s long; the limit for a spoken input is {MAX_SPEECH_INPUT_SECONDS:.0f} s "
+                "(what the model can listen to at once). Say it in shorter parts."
+            )
         x = torch.as_tensor(np.ascontiguousarray(wav), dtype=torch.float32, device=self.device)[None, None]
         codes = self.speechtokenizer.encode(x)
         return [int(u) for u in codes[0, 0].tolist()]

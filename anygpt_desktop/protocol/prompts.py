@@ -32,6 +32,22 @@ SYSTEM_ANYGPT = (
 )
 SPEECH_INSTRUCTION_SUFFIX = "Please recognize the voice command and give reply and voice"
 SPEECH_RESPONSE_SEP = "<eot>"  # plain text, not a token (spec §1.3)
+MAX_USER_TEXT_CHARS = 12_000
+"""The longest typed message accepted (about 3,000 tokens of English: what fits the model's 4,096-token context with
+room for the reply). A longer one is refused before it is tokenized, so a pasted megabyte never reaches the model."""
+
+
+class UserTextTooLongError(ValueError):
+    """Typed text above :data:`MAX_USER_TEXT_CHARS`; the message names the limit."""
+
+
+def check_user_text(text: str) -> None:
+    """Raise :class:`UserTextTooLongError` when ``text`` is longer than the model can take."""
+    if len(text) > MAX_USER_TEXT_CHARS:
+        raise UserTextTooLongError(
+            f"the message is {len(text):,} characters long; the limit is {MAX_USER_TEXT_CHARS:,} characters "
+            "(what the model can read at once). Shorten it or split it over several turns."
+        )
 
 
 @dataclass(frozen=True)
@@ -148,6 +164,7 @@ def interleaved_user_message(
     ``images``/``music``/``speech`` are unit strings (:func:`units_to_string`); ``text`` is user text.
     """
     user = text if isinstance(text, UserText) else UserText(text)
+    check_user_text(user.text)
     segments: list[Segment] = [unit + " " for unit in (*images, *music, *speech)]
     segments.append(user)
     if speech:
@@ -163,5 +180,6 @@ def base_prompt(input_modality: str, instruction: str, data: str | UserText) -> 
     """
     if input_modality == "text":
         user = data if isinstance(data, UserText) else UserText(data)
+        check_user_text(user.text)
         return [f"{HUMAN}: {instruction} This is input: ", user, f"{END_OF_HUMAN} {MMGPT}:"]
     return [f"{HUMAN}: {instruction} {data}{END_OF_HUMAN} {MMGPT}:"]

@@ -49,8 +49,16 @@ def test_chat_cli_with_a_spoken_instruction_file(tiny_models, tmp_path):
 
 
 def test_bad_lines_and_missing_models_are_reported(tiny_models, tmp_path):
-    proc = _run(["base", "--models", str(tiny_models), "--output-dir", str(tmp_path)], "audio|text|x.wav\nimage|text|missing.png\n", tmp_path)
+    (tmp_path / "photos").mkdir()
+    stdin = "audio|text|x.wav\nimage|text|missing.png\nimage|text|photos\nspeech|text|photos\n"
+    proc = _run(["base", "--models", str(tiny_models), "--output-dir", str(tmp_path)], stdin, tmp_path)
     assert proc.returncode == 1
-    assert "unsupported task audio|text" in proc.stdout and "not found" in proc.stdout
+    assert "unsupported task audio|text" in proc.stdout and "'missing.png' does not exist" in proc.stdout
+    # a folder is called a folder (it used to be reported as "input file not found")
+    assert proc.stdout.count("'photos' is a folder, not a") == 2 and "not found" not in proc.stdout
+    proc = _run(["chat", "--models", str(tiny_models), "--output-dir", str(tmp_path), "--max-tokens", "4"],
+                "interleaved|what is it?|||photos||\n", tmp_path)
+    assert proc.returncode == 1 and "'photos' is a folder, not a image file" not in proc.stdout
+    assert "'photos' is a folder, not an image file" in proc.stdout
     proc = _run(["chat", "--models", str(tmp_path / "empty")], "hi\n", tmp_path)
     assert proc.returncode == 2 and "model manager" in proc.stderr

@@ -2,8 +2,9 @@
 
 Handled: PNG, JPEG, WebP, BMP, GIF/animated images (first frame), TIFF, CMYK, palette, greyscale, 16-bit and
 float images, transparency (composited on white), EXIF orientation. Refused with ``ImageInputError``: missing,
-empty, corrupt, truncated and non-image files, and images above ``MAX_PIXELS`` (checked from the header before
-decoding, so a huge file is never decoded).
+empty, corrupt, truncated and non-image files (SVG drawings included), paths that are not readable files (a folder,
+a dangling link, a link loop: said as such), and images above ``MAX_PIXELS`` (checked from the header before decoding,
+so a huge file or a decompression bomb is never decoded).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 logger = logging.getLogger(__name__)
 
-MAX_PIXELS = 100_000_000
-"""Largest accepted image, in pixels (100 megapixels); the tokenizer only ever sees 224x224."""
+MAX_PIXELS = 50_000_000
+"""Largest accepted image, in pixels (50 megapixels, more than any phone or most cameras take; decoded as RGB it
+needs 150 MB). The tokenizer only ever sees 224x224."""
+READABLE_FORMATS = "JPEG, PNG, WebP, BMP, GIF, TIFF"
 
 
 class ImageInputError(ValueError):
@@ -62,12 +65,17 @@ def open_image(source: str | os.PathLike[str] | bytes | BinaryIO, max_pixels: in
     """Open ``source`` (path, bytes or binary file) as an upright RGB image, or raise ``ImageInputError``."""
     name = "the image"
     if isinstance(source, (str, os.PathLike)):
+        from anygpt_desktop.input_files import path_problem
+
         path = Path(source)
         name = path.name
-        if not path.is_file():
-            raise ImageInputError(f"{name}: file not found")
+        problem = path_problem(path, "image file")
+        if problem is not None:
+            raise ImageInputError(problem)
         if path.stat().st_size == 0:
             raise ImageInputError(f"{name}: the file is empty")
+        if path.suffix.lower() in (".svg", ".svgz"):
+            raise ImageInputError(f"{name} is an SVG drawing; only bitmap images can be used (export it as PNG)")
         stream: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed below
     elif isinstance(source, bytes):
         if not source:
@@ -81,25 +89,29 @@ def open_image(source: str | os.PathLike[str] | bytes | BinaryIO, max_pixels: in
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # MAX_PIXELS is checked below
                 img = Image.open(stream)
         except UnidentifiedImageError:
-            raise ImageInputError(f"{name} is not an image in a format this app can read") from None
+            raise ImageInputError(
+                f"{name} is not an image in a format this app can read ({READABLE_FORMATS})"
+            ) from None
         except Image.DecompressionBombError:
-            raise ImageInputError(f"{name} is too large to open safely") from None
-        except OSError as exc:
+            raise ImageInputError(
+                f"{name} is too large to open safely (the limit is {max_pixels / 1e6:.0f} megapixels)"
+            ) from None
+        except (OSError, ValueError, SyntaxError) as exc:
             raise ImageInputError(f"{name} could not be read: {exc}") from None
         width, height = img.size
         if width < 1 or height < 1:
             raise ImageInputError(f"{name} has no pixels ({width}x{height})")
         if width * height > max_pixels:
             raise ImageInputError(
-                f"{name} is too large ({width}x{height} = {width * height / 1e6:.0f} megapixels; "
-                f"the limit is {max_pixels / 1e6:.0f}). Please use a smaller image."
+                f"{name} is too large ({width}x{height} = {width * height / 1e6:.1f} megapixels; "
+                f"the limit is {max_pixels / 1e6:.0f} megapixels). Please use a smaller image."
             )
         try:
             img.seek(0)  # first frame of animations
             img.load()
             img = ImageOps.exif_transpose(img) or img
             rgb = to_rgb(img)
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
             raise ImageInputError(f"{name} is damaged or truncated and could not be decoded ({exc})") from None
         logger.debug("opened %s: %s %dx%d -> RGB", name, img.mode, width, height)
         return rgb

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,8 +75,13 @@ def _load_state(path: Path, what: str) -> dict[str, torch.Tensor]:
         raise SeedCheckpointError(f"{what} not found at {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle/zip errors come in many types
-        raise SeedCheckpointError(f"{what} at {path} could not be read: {exc}") from exc
+    except pickle.UnpicklingError as exc:  # weights_only refused it: code or objects, not tensors
+        raise SeedCheckpointError(
+            f"{what} at {path} is not a plain weights file (it would run code when loaded, or it is not a "
+            "checkpoint); it was not loaded. Download it again."
+        ) from exc
+    except Exception as exc:  # noqa: BLE001 - zip/stream errors come in many types
+        raise SeedCheckpointError(f"{what} at {path} is damaged or incomplete; download it again. Details: {exc}") from exc
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise SeedCheckpointError(f"{what} at {path} is not a state dict of tensors")
     return dict(state)

@@ -65,13 +65,14 @@ def load_music_file(
     """
     import soundfile as sf
 
+    from anygpt_desktop.audio.errors import AudioInputError
+    from anygpt_desktop.audio.files import probe_audio
+
     path = Path(path)
-    if not path.is_file():
-        raise MusicFileError(f"music file not found: {path}")
     try:
-        info = sf.info(str(path))
-    except Exception as exc:  # libsndfile raises its own error types for corrupt files
-        raise MusicFileError(f"cannot read {path.name} as audio ({exc})") from exc
+        info = probe_audio(path)  # says precisely what is wrong with the path or the header
+    except AudioInputError as exc:
+        raise MusicFileError(str(exc)) from exc
     total, rate = int(info.frames), int(info.samplerate)
     if total <= 0 or rate <= 0:
         raise MusicFileError(f"{path.name} holds no audio")
@@ -81,8 +82,8 @@ def load_music_file(
     start = rng.randint(0, max(0, total - length)) if rng is not None else 0
     try:
         data, _ = sf.read(str(path), frames=length, start=start, dtype="float32", always_2d=True)
-    except Exception as exc:
-        raise MusicFileError(f"cannot decode {path.name} ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - libsndfile raises its own error types for corrupt files
+        raise MusicFileError(f"cannot decode {path.name}: it is damaged ({exc})") from exc
     if data.shape[0] / rate < MIN_DURATION_S:
         raise MusicFileError(
             f"{path.name} is too short: {data.shape[0] / rate:.3f} s, at least {MIN_DURATION_S} s is needed"

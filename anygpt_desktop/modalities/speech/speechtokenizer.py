@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import pickle
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -397,8 +398,13 @@ def read_state_dict(path: Path | str, what: str) -> dict[str, Tensor]:
         raise CheckpointError(f"{what} not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # weights_only refused it: code or objects, not tensors
+        raise CheckpointError(
+            f"{what} {path} is not a plain weights file (it would run code when loaded, or it is not a checkpoint); "
+            "it was not loaded. Download it again."
+        ) from exc
     except Exception as exc:  # corrupt / truncated / not a torch file
-        raise CheckpointError(f"{what} {path} is unreadable ({type(exc).__name__}: {exc})") from exc
+        raise CheckpointError(f"{what} {path} is damaged or incomplete; download it again. Details: {exc}") from exc
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
         raise CheckpointError(f"{what} {path} is not a plain state dict of tensors")
     return dict(state)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from anygpt_desktop.audio.errors import AudioInputError
-from anygpt_desktop.audio.files import load_audio
+from anygpt_desktop.audio.files import load_audio, probe_audio
 from anygpt_desktop.modalities.speech.audio_input import SAMPLE_RATE, to_model_input
 from anygpt_desktop.modalities.speech.errors import SpeechInputError, VoicePromptError
 from anygpt_desktop.modalities.speech.speechtokenizer import SpeechTokenizer
@@ -30,6 +30,7 @@ from anygpt_desktop.modalities.speech.speechtokenizer import SpeechTokenizer
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_SECONDS = 6.0
+READ_SECONDS = 60.0  # a longer recording is read up to here (a 2-hour file is not decoded whole)
 MIN_SECONDS = 0.5
 TRIM_DB = 40.0
 SILENCE_DBFS = -60.0
@@ -94,16 +95,24 @@ class VoicePromptCache:
         """The prompt for an audio file (any format soundfile reads, any rate, mono or multi-channel)."""
         path = Path(path)
         try:
-            content = path.read_bytes()
+            probe_audio(path)  # a folder, a dangling link or a non-audio file is said as such
+            digest = hashlib.sha256()
+            with path.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        except AudioInputError as exc:
+            raise VoicePromptError(str(exc)) from exc
         except OSError as exc:
             raise VoicePromptError(f"cannot read the voice prompt {path}: {exc}") from exc
-        key = self._key(hashlib.sha256(content).hexdigest())
+        key = self._key(digest.hexdigest())
         cached = self._lookup(key)
         if cached is not None:
             return cached
         try:
-            # channels averaged, as the reference did for a voice prompt (spec §4.3); silence is judged after trimming
-            wav = load_audio(path, SAMPLE_RATE, channel_rule="mean", method="sinc", allow_silent=True)
+            # channels averaged, as the reference did for a voice prompt (spec §4.3); silence is judged after trimming.
+            # Only the first READ_SECONDS are decoded: the prompt keeps at most max_seconds of it after trimming.
+            wav = load_audio(path, SAMPLE_RATE, channel_rule="mean", method="sinc", allow_silent=True,
+                             max_seconds=READ_SECONDS, on_too_long="truncate")
         except AudioInputError as exc:
             raise VoicePromptError(str(exc)) from exc
         return self._encode(wav, SAMPLE_RATE, key)

@@ -95,7 +95,7 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
 
 def test_huge_image_refused_from_header(tmp_path: Path) -> None:
     Image.new("L", (12_000, 9_000)).save(tmp_path / "big.png")  # 108 MP of zeros: small file
-    with pytest.raises(ImageInputError, match="too large.*108 megapixels.*limit is 100"):
+    with pytest.raises(ImageInputError, match="too large.*108.0 megapixels.*limit is 50 megapixels"):
         open_image(tmp_path / "big.png")
     with pytest.raises(ImageInputError, match="too large"):
         open_image(tmp_path / "big.png", max_pixels=1000)
@@ -124,7 +124,7 @@ def test_truncated_jpeg(tmp_path: Path) -> None:
 
 
 def test_missing_file_and_bytes_input(tmp_path: Path) -> None:
-    with pytest.raises(ImageInputError, match="not found"):
+    with pytest.raises(ImageInputError, match="does not exist"):
         open_image(tmp_path / "nope.png")
     _gradient().save(tmp_path / "g.png")
     assert open_image((tmp_path / "g.png").read_bytes()).size == (40, 30)

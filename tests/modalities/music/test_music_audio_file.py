@@ -51,8 +51,8 @@ def test_short_file_is_returned_whole(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("writer", "message"),
     [
-        (lambda p: None, "not found"),
-        (lambda p: p.write_bytes(b"RIFF\x00\x00garbage" * 10), "cannot read"),
+        (lambda p: None, "does not exist"),
+        (lambda p: p.write_bytes(b"RIFF\x00\x00garbage" * 10), "could not be read as audio"),
         (lambda p: sf.write(p, np.zeros((0, 1), np.float32), 32000), "no audio|too short"),
         (lambda p: sf.write(p, _tone(0.01, 32000), 32000), "too short"),
         (lambda p: sf.write(p, np.zeros((32000, 1), np.float32), 32000), "silent"),

@@ -59,5 +59,5 @@ def test_unusable_prompts_raise_voice_prompt_error(tiny_speech, tmp_path: Path) 
     corrupt.write_bytes(b"RIFF1234WAVEjunk")
     with pytest.raises(VoicePromptError, match="could not be read as audio"):
         cache.from_file(corrupt)
-    with pytest.raises(VoicePromptError, match="cannot read"):
+    with pytest.raises(VoicePromptError, match="does not exist"):
         cache.from_file(tmp_path / "missing.wav")
