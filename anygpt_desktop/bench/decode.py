@@ -78,7 +78,7 @@ class HFEagerBackend:
         if self._cache is None or reused == 0:
             self._cache, reused = DynamicCache(), 0
         elif self._cache.get_seq_length() > reused:
-            self._cache.crop(reused)
+            self._cache.crop(reused - self._cache.get_seq_length())  # a negative count removes that many
         self._ids = []
         try:
             logits = self._forward(torch.tensor([prompt[reused:]], dtype=torch.long, device=self.device))
