@@ -111,6 +111,19 @@ class DecodeFigures:
     prefill_seconds: float
     peak_bytes: int
     note: str = ""
+    weight_bytes: int = 0  # read once per token: the memory-bandwidth floor of a step
+
+
+def weight_bytes_per_token(model: torch.nn.Module) -> int:
+    """Bytes of parameters and buffers a decode step reads: everything but the embedding table (one row read)."""
+    embedding = model.get_input_embeddings().weight
+    seen, total = set(), 0
+    for t in [*model.parameters(), *model.buffers()]:
+        if t.data_ptr() in seen or t is embedding or t.device.type == "meta":
+            continue
+        seen.add(t.data_ptr())
+        total += t.numel() * t.element_size()
+    return total
 
 
 def _peak_bytes(device: torch.device) -> int:
@@ -210,6 +223,7 @@ def _run_precision(args: argparse.Namespace, device: torch.device, precision: st
     prompt = [1] + [3 + (k * 7919) % 31000 for k in range(PROMPT_TOKENS - 1)]
     new_tokens = getattr(args, "tokens", None) or NEW_TOKENS
     context = getattr(args, "context", None) or 4096
+    weights = weight_bytes_per_token(llm.model)
     rows = []
     for mode in modes:
         if device.type == "cuda":
@@ -228,7 +242,7 @@ def _run_precision(args: argparse.Namespace, device: torch.device, precision: st
             note = f"{note}{'; ' if note else ''}KV cache {backend.cache_bytes / 2**20:.0f} MiB"
         measure(backend, prompt[:8], 4, device)  # allocations, lazy initialisation
         tps, prefill = measure(backend, prompt, new_tokens, device)
-        rows.append(DecodeFigures(f"{precision} {mode}", tps, prefill, _peak_bytes(device), note))
+        rows.append(DecodeFigures(f"{precision} {mode}", tps, prefill, _peak_bytes(device), note, weights))
         del backend
         gc.collect()
     del llm
@@ -250,12 +264,17 @@ def run(args: argparse.Namespace) -> int:
     for precision in precisions:
         rows.extend(_run_precision(args, device, precision, modes))
     memory = "peak GPU alloc" if device.type == "cuda" else "peak RSS"
-    print(f"  {'variant':<24} {'tokens/s':>9} {'prefill s':>10} {memory:>15}  note")
+    print(f"  {'variant':<24} {'tokens/s':>9} {'prefill s':>10} {memory:>15} {'weights GB/s':>13}  note")
     for r in rows:
         if r.note == "not available in this build":
-            print(f"  {r.label:<24} {'-':>9} {'-':>10} {'-':>15}  {r.note}")
+            print(f"  {r.label:<24} {'-':>9} {'-':>10} {'-':>15} {'-':>13}  {r.note}")
             continue
-        print(f"  {r.label:<24} {r.tokens_per_second:9.1f} {r.prefill_seconds:10.3f} {r.peak_bytes / 2**30:11.2f} GiB  {r.note}")
+        bandwidth = r.weight_bytes * r.tokens_per_second / 1e9
+        print(
+            f"  {r.label:<24} {r.tokens_per_second:9.1f} {r.prefill_seconds:10.3f} {r.peak_bytes / 2**30:11.2f} GiB"
+            f" {bandwidth:13.1f}  {r.note}"
+        )
+    print("  (weights GB/s: the bytes a step must read, times tokens/s; compare with the device's memory bandwidth)")
     if device.type != "cuda":
         print("  (peak RSS is the process's high-water mark: it only grows from row to row)")
     return 0

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Every GPU figure of the real-time work in one run, on a bare CUDA machine that has Python and PyTorch (about 6 min on
+# an H100/H200-class GPU; each stage has its own time limit so the whole stays under 8 min):
+#   1. bench decode --full-size: tokens/s, peak GPU memory and weight bandwidth of the HF eager loop, the static-cache
+#      eager step and the compiled step (CUDA graphs), in bf16, int8 and int4 (int8/int4 where the build has them);
+#   2. bench turn --full-size --device cuda: time to first audio of a spoken turn (LLaMA-2-7B, SoundStorm and
+#      SpeechTokenizer at released size, random weights).
+# Figures go to $OUT (default ./gpu-bench-out): device.txt, decode.txt, turn.txt, summary.txt.
+#
+# The machine may have no network. What this project needs beyond a PyTorch image is carried as wheels in .whl/ at the
+# repository root (git-ignored), fetched beforehand on a machine with PyPI access by
+#   scripts/gpu_bench.sh fetch-wheels            # PYTHON_VERSION=3.12 by default (the GPU image's Python)
+# The wheels: platformdirs, soundfile (+ cffi, pycparser), soxr, diffusers, webrtcvad-wheels, sounddevice: pure Python
+# or self-contained manylinux wheels. torch, transformers, safetensors, sentencepiece, numpy, accelerate, protobuf,
+# huggingface_hub and Pillow are expected in the image (a CUDA PyTorch image has them). Only the packages that fail to
+# import are installed, into /tmp/anygpt-site, never into the image's own environment.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WHEELS="$ROOT/.whl"
+PYTHON="${PYTHON:-python3}"
+CARRIED="platformdirs soundfile cffi pycparser soxr diffusers webrtcvad-wheels sounddevice"
+
+if [[ "${1:-}" == "fetch-wheels" ]]; then
+    py="${PYTHON_VERSION:-3.12}"
+    mkdir -p "$WHEELS"
+    for name in $CARRIED; do
+        "$PYTHON" -m pip download -q --no-deps --only-binary=:all: --python-version "$py" --implementation cp \
+            --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+            --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d "$WHEELS" "$name" || exit 1
+    done
+    ls -la "$WHEELS"
+    exit 0
+fi
+
+OUT="${OUT:-$ROOT/gpu-bench-out}"
+mkdir -p "$OUT"
+cd "$ROOT" || exit 1
+export PYTHONUNBUFFERED=1
+export TORCHINDUCTOR_CACHE_DIR="${TORCHINDUCTOR_CACHE_DIR:-/tmp/anygpt-inductor}"
+export HF_HUB_OFFLINE=1
+
+# -- what the image lacks, from the carried wheels ---------------------------------------------------------------
+missing=()
+declare -A module_of=([platformdirs]=platformdirs [soundfile]=soundfile [cffi]=cffi [pycparser]=pycparser
+    [soxr]=soxr [diffusers]=diffusers [webrtcvad-wheels]=webrtcvad [sounddevice]=sounddevice)
+for name in $CARRIED; do
+    "$PYTHON" -c "import ${module_of[$name]}" >/dev/null 2>&1 || missing+=("$name")
+done
+if ((${#missing[@]})); then
+    wheels=()
+    for name in "${missing[@]}"; do
+        pattern="${name//-/_}"
+        found=$(ls "$WHEELS"/"$pattern"-*.whl "$WHEELS"/"$name"-*.whl 2>/dev/null | head -1)
+        [[ -n "$found" ]] && wheels+=("$found") || echo "no carried wheel for $name (run: scripts/gpu_bench.sh fetch-wheels)"
+    done
+    if ((${#wheels[@]})); then
+        "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+            --target /tmp/anygpt-site "${wheels[@]}" || echo "installing the carried wheels failed"
+    fi
+fi
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}:/tmp/anygpt-site"
+
+# -- the device --------------------------------------------------------------------------------------------------
+{
+    date -u
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
+    "$PYTHON" -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.version.cuda, \
+'transformers', transformers.__version__); print(torch.cuda.get_device_name(0))"
+} | tee "$OUT/device.txt"
+
+stage() {  # stage NAME SECONDS COMMAND...: run with a time limit, keep its output, never stop the script
+    local name=$1 limit=$2
+    shift 2
+    echo "== $name (limit ${limit} s)"
+    local t0=$SECONDS
+    timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$OUT/$name.txt"
+    local rc=${PIPESTATUS[0]}
+    echo "== $name: exit $rc after $((SECONDS - t0)) s" | tee -a "$OUT/$name.txt"
+}
+
+stage decode 300 "$PYTHON" -m anygpt_desktop bench decode --full-size --device cuda \
+    --precision bf16 int8 int4 --tokens 256
+stage turn 150 "$PYTHON" -m anygpt_desktop bench turn --full-size --device cuda
+
+{
+    cat "$OUT/device.txt"
+    echo
+    grep -E "variant|tokens/s|bf16|int8|int4|fp16|==" "$OUT/decode.txt"
+    echo
+    grep -E "decode loop|time to first audio|first audio|memory|==" "$OUT/turn.txt"
+} >"$OUT/summary.txt"
+cat "$OUT/summary.txt"
