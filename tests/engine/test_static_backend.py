@@ -42,6 +42,7 @@ class Transcript:
 def drive(backend, params: SamplingParams, seed: int, tokens: int = 40, cancel_after: int = 7) -> Transcript:
     """Three turns: a first reply; a second prompt that keeps only half of it (the rest of the cache is stale), cut
     short after ``cancel_after`` ids as a cancel would; a third prompt that keeps all of that."""
+    backend.reset()
     out = Transcript()
     generator = torch.Generator(device=backend.device).manual_seed(seed)
     seen = torch.zeros(backend.vocab_size, dtype=torch.bool, device=backend.device)
