@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Every GPU figure of the real-time work in one run, on a bare CUDA machine that has Python and PyTorch (about 6 min on
+# Every GPU figure of the real-time work in one run, on a bare CUDA machine that has Python and PyTorch (about 7 min on
 # an H100/H200-class GPU; each stage has its own time limit so the whole stays under 8 min):
 #   1. bench decode --full-size: tokens/s, peak GPU memory and weight bandwidth of the HF eager loop, the static-cache
 #      eager step and the compiled step (CUDA graphs), in bf16, int8 and int4 (int8/int4 where the build has them);
 #   2. bench turn --full-size --device cuda: time to first audio of a spoken turn (LLaMA-2-7B, SoundStorm and
 #      SpeechTokenizer at released size, random weights).
-# Figures go to $OUT (default ./gpu-bench-out): device.txt, decode.txt, turn.txt, summary.txt.
+# Figures go to $OUT (default ./gpu-bench-out): device.txt, checks.txt (ids of the three ways agree, no host sync in
+# the compiled step), decode.txt, turn.txt, summary.txt.
 #
 # The machine may have no network. What this project needs beyond a PyTorch image is carried as wheels in .whl/ at the
 # repository root (git-ignored), fetched beforehand on a machine with PyPI access by
@@ -79,12 +80,52 @@ stage() {  # stage NAME SECONDS COMMAND...: run with a time limit, keep its outp
     echo "== $name: exit $rc after $((SECONDS - t0)) s" | tee -a "$OUT/$name.txt"
 }
 
-stage decode 300 "$PYTHON" -m anygpt_desktop bench decode --full-size --device cuda \
+# no host syncs in the compiled step, and the ids of the three ways on a 2-layer full-width bf16 model
+cat >/tmp/anygpt_gpu_checks.py <<'PY'
+import torch
+from anygpt_desktop.bench.decode import HFEagerBackend, random_llm
+from anygpt_desktop.engine.static_backend import StaticCacheBackend, make_backend
+
+llm = random_llm(torch.device("cuda"), torch.bfloat16, layers=2)
+prompt = [1] + [3 + (k * 7919) % 31000 for k in range(40)]
+
+def greedy(backend, n=48):
+    logits, _ = backend.prefill(prompt)
+    ids = []
+    for _ in range(n):
+        token = torch.argmax(logits)
+        ids.append(token)
+        logits = backend.step(token)
+    return [int(i) for i in ids]
+
+compiled = make_backend(llm, "compiled")
+print("compiled:", compiled.compiled, "fallback:", compiled.compile_error)
+runs = {"hf": greedy(HFEagerBackend(llm)), "static eager": greedy(StaticCacheBackend(llm)), "compiled": greedy(compiled)}
+for name, ids in runs.items():
+    same = next((k for k, (a, b) in enumerate(zip(ids, runs["hf"])) if a != b), len(ids))
+    print(f"{name:>12}: first {same} of {len(ids)} greedy ids equal to HF's (bf16: kernels may differ late)")
+compiled.prefill(prompt)
+token = torch.argmax(compiled.step(5))
+torch.cuda.synchronize()
+torch.cuda.set_sync_debug_mode("error")
+try:
+    for _ in range(16):
+        token = torch.argmax(compiled.step(token))  # device tensor in, device tensor out
+    print("no host sync in 16 compiled steps")
+except RuntimeError as exc:
+    print("HOST SYNC in the step:", exc)
+finally:
+    torch.cuda.set_sync_debug_mode(0)
+PY
+stage checks 90 "$PYTHON" /tmp/anygpt_gpu_checks.py
+stage decode 270 "$PYTHON" -m anygpt_desktop bench decode --full-size --device cuda \
     --precision bf16 int8 int4 --tokens 256
-stage turn 150 "$PYTHON" -m anygpt_desktop bench turn --full-size --device cuda
+stage turn 120 "$PYTHON" -m anygpt_desktop bench turn --full-size --device cuda
 
 {
     cat "$OUT/device.txt"
+    echo
+    grep -E "compiled|greedy|sync|==" "$OUT/checks.txt"
     echo
     grep -E "variant|tokens/s|bf16|int8|int4|fp16|==" "$OUT/decode.txt"
     echo
