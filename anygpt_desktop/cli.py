@@ -86,12 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
         runner.set_defaults(func=_lazy(target))
 
     bench = sub.add_parser("bench", help="print speed figures")
-    bench.add_argument("what", choices=["speech", "image", "turn"])  # = bench.TARGETS
+    bench.add_argument("what", choices=["speech", "image", "turn", "decode"])  # = bench.TARGETS
     bench.add_argument("--models", dest="models", default=argparse.SUPPRESS)
     bench.add_argument("--device", default=None)
     bench.add_argument("--full-size", action="store_true", help="full-size models with random weights")
     bench.add_argument("--llm-layers", type=int, default=None, help="bench turn --full-size: LLM depth (default 32)")
     bench.add_argument("--speech-seconds", type=float, default=None, help="bench turn: length of the spoken reply (default 10)")
+    bench.add_argument(
+        "--precision", nargs="+", default=None, choices=["fp32", "fp16", "bf16", "int8", "int4"],
+        help="bench decode: weight precisions to compare (default fp32 on CPU, bf16 on CUDA)",
+    )
+    bench.add_argument("--tokens", type=int, default=None, help="bench decode: timed steps per variant (default 64)")
+    bench.add_argument("--context", type=int, default=None, help="bench decode: static KV cache length (default 4096)")
+    bench.add_argument("--no-compile", action="store_true", help="bench decode: skip the compiled variant")
     bench.set_defaults(func=_lazy("anygpt_desktop.bench:main"))
     return parser
 
