@@ -33,17 +33,45 @@ def ensure_demo_kit(root: Path) -> Path:
     return root
 
 
-def engine_factory(models_dir: Path, *, demo: bool, device: str | None) -> Any:
-    """A factory the worker thread calls: the Assistant of ``models_dir`` (writing the demo kit first in demo mode)."""
+ENGINES = ("process", "inprocess")
+
+
+def engine_factory(models_dir: Path, *, demo: bool, device: str | None, engine: str | None = None) -> Any:
+    """A factory the worker thread calls: the assistant of ``models_dir`` (writing the demo kit first in demo mode).
+
+    ``engine`` "process" (the default; ``$ANYGPT_ENGINE`` may say otherwise): the models run in a separate engine
+    process; "inprocess": in the worker thread of the GUI process.
+    """
+    engine = engine or os.environ.get("ANYGPT_ENGINE") or "process"
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
 
     def make() -> Any:
-        from anygpt_desktop.engine.assistant import Assistant
-
         if demo:
             ensure_demo_kit(models_dir)
+        if engine == "process":
+            from anygpt_desktop.engine_process import RemoteAssistant
+
+            return _ends_with_this_thread(RemoteAssistant(models_dir, device=device))
+        from anygpt_desktop.engine.assistant import Assistant
+
         return Assistant(models_dir, device=device)
 
     return make
+
+
+def _ends_with_this_thread(remote: Any) -> Any:
+    """Shut the engine process down when the calling QThread (the app's engine worker) finishes: closing the window
+    ends the child. A weak reference: an assistant the worker dropped (a reload) ends through its own finalizer."""
+    import weakref
+
+    from PySide6.QtCore import QThread, Qt
+
+    ref = weakref.ref(remote)
+    thread = QThread.currentThread()
+    if thread is not None:  # direct: runs in the finishing thread, even when no event loop runs any more
+        thread.finished.connect(lambda: (r := ref()) is not None and r.shutdown(), Qt.ConnectionType.DirectConnection)
+    return remote
 
 
 def choose_models_dir(args: argparse.Namespace, setting: str | None) -> Path:
@@ -93,7 +121,7 @@ def run_gui(args: argparse.Namespace) -> int:
         logger.error("%s", exc)
         return 1
     window = MainWindow(
-        engine_factory(models_dir, demo=args.demo, device=device),
+        engine_factory(models_dir, demo=args.demo, device=device, engine=getattr(args, "engine", None)),
         history=history,
         settings=settings,
         models_dir=models_dir,

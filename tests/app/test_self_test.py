@@ -51,7 +51,9 @@ def test_self_test_fails_readably_when_the_models_do_not_load(monkeypatch, tmp_p
 
 def test_missing_models_are_explained_not_crashed(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from anygpt_desktop.engine.llm import ModelLoadError
+    from anygpt_desktop.engine_process import EngineError
 
-    assistant = app_main.engine_factory(tmp_path / "empty", demo=False, device="cpu")()
-    with pytest.raises(ModelLoadError, match="model manager"):
-        assistant.load()
+    for engine, error in (("inprocess", ModelLoadError), ("process", EngineError)):
+        assistant = app_main.engine_factory(tmp_path / "empty", demo=False, device="cpu", engine=engine)()
+        with pytest.raises(error, match="model manager"):
+            assistant.load()
