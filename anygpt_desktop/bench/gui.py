@@ -88,9 +88,56 @@ def _settings(out: Path, speech_units: int) -> Any:
         max_text_tokens=60, max_text_before_span=30, max_speech_units=speech_units, min_speech_units=speech_units))
 
 
+def _record(app: Any, run: Any) -> dict[str, Any]:
+    """The timer's gaps and the callback's lateness (ms) while ``run(app)`` runs the event loop."""
+    from PySide6.QtCore import QElapsedTimer, QTimer
+
+    gaps: list[float] = []
+    clock = QElapsedTimer()
+    clock.start()
+    last = [clock.nsecsElapsed()]
+
+    def tick() -> None:
+        now = clock.nsecsElapsed()
+        gaps.append((now - last[0]) / 1e6)
+        last[0] = now
+
+    timer = QTimer()
+    timer.setTimerType(timer.timerType().PreciseTimer)
+    timer.setInterval(TIMER_MS)
+    timer.timeout.connect(tick)
+    callback = CallbackClock()
+    callback.start()
+    timer.start()
+    try:
+        run(app)
+    finally:
+        timer.stop()
+        callback.stop()
+    late_ms = [x * 1000 for x in callback.lateness]
+    return {"gap_max": max(gaps[1:], default=float("nan")), "gap_p95": _percentile(gaps[1:], 95), "ticks": len(gaps),
+            "late_max": max(late_ms, default=float("nan")), "late_p95": _percentile(late_ms, 95),
+            "wakeups": len(late_ms)}
+
+
+IDLE_S = 5.0
+
+
+def idle(app: Any) -> dict[str, Any]:
+    """The same figures with no turn running: what the machine itself adds."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    def run(_app: Any) -> None:
+        loop = QEventLoop()
+        QTimer.singleShot(int(IDLE_S * 1000), loop.quit)
+        loop.exec()
+
+    return {"design": "idle (no turn)", **_record(app, run)}
+
+
 def measure(design: str, factory: Any, settings: Any, request: Any, app: Any) -> dict[str, Any]:
     """Load (unmeasured), then one turn under the timer and the callback clock."""
-    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+    from PySide6.QtCore import QEventLoop
 
     from anygpt_desktop.app.worker import EngineClient
 
@@ -116,41 +163,20 @@ def measure(design: str, factory: Any, settings: Any, request: Any, app: Any) ->
         wait(lambda: "loaded" in seen or "failed" in seen)
         if "loaded" not in seen:
             return {"design": design, "error": seen.get("failed", "no answer")}
-        gaps: list[float] = []
-        clock = QElapsedTimer()
-        clock.start()
-        last = [clock.nsecsElapsed()]
 
-        def tick() -> None:
-            now = clock.nsecsElapsed()
-            gaps.append((now - last[0]) / 1e6)
-            last[0] = now
+        def run_turn(_app: Any) -> None:
+            loop = QEventLoop()  # the real event loop, as the app's (no polling of our own)
+            w.sig_turn_finished.connect(loop.quit)
+            w.sig_turn_failed.connect(loop.quit)
+            client.submit(request)
+            loop.exec()
 
-        timer = QTimer()
-        timer.setTimerType(timer.timerType().PreciseTimer)
-        timer.setInterval(TIMER_MS)
-        timer.timeout.connect(tick)
-        callback = CallbackClock()
-        callback.start()
-        timer.start()
-        loop = QEventLoop()  # the real event loop, as the app's (no polling of our own)
-        w.sig_turn_finished.connect(loop.quit)
-        w.sig_turn_failed.connect(loop.quit)
         start = time.perf_counter()
-        client.submit(request)
-        loop.exec()
+        figures = _record(app, run_turn)
         turn_s = time.perf_counter() - start
-        timer.stop()
-        callback.stop()
         if "done" not in seen:
             return {"design": design, "error": seen.get("failed", "no answer")}
-        late_ms = [x * 1000 for x in callback.lateness]
-        return {
-            "design": design, "turn_s": turn_s, "chunks": seen["chunks"], "audio_s": seen["audio_s"],
-            "gap_max": max(gaps[1:], default=float("nan")), "gap_p95": _percentile(gaps[1:], 95), "ticks": len(gaps),
-            "late_max": max(late_ms, default=float("nan")), "late_p95": _percentile(late_ms, 95),
-            "wakeups": len(late_ms),
-        }
+        return {"design": design, "turn_s": turn_s, "chunks": seen["chunks"], "audio_s": seen["audio_s"], **figures}
     finally:
         client.shutdown(timeout_ms=60000)
         close = getattr(client.worker.assistant, "shutdown", None)
@@ -194,18 +220,27 @@ def run(args: argparse.Namespace) -> int:
         settings.device = device
     from anygpt_desktop.lazy import load_target
 
+    nice = EngineOptions().nice
     designs = {
         "in-process (QThread)": lambda: load_target(target)(models, device),
-        "engine process": lambda: RemoteAssistant(models, device=device, options=EngineOptions(assistant_factory=target)),
+        f"engine process (nice {nice})": lambda: RemoteAssistant(models, device=device,
+                                                               options=EngineOptions(assistant_factory=target)),
     }
+    if nice != 0:
+        designs["engine process (nice 0)"] = lambda: RemoteAssistant(
+            models, device=device, options=EngineOptions(assistant_factory=target, nice=0))
     print(f"bench gui: {what}; one spoken turn (3 s in, up to {speech_s:.0f} s of speech out); "
           f"{os.cpu_count()} CPUs; {TIMER_MS} ms QTimer, {CALLBACK_PERIOD_S * 1000:.0f} ms simulated audio callback")
-    rows = [measure(name, make, settings, request, app) for name, make in designs.items()]
+    rows = [idle(app)] + [measure(name, make, settings, request, app) for name, make in designs.items()]
     print(f"  {'design':22} {'event-loop gap':>22} {'callback lateness':>24} {'turn':>8} {'speech':>14}")
     print(f"  {'':22} {'max':>10} {'p95':>11} {'max':>11} {'p95':>12}")
     for r in rows:
         if "error" in r:
             print(f"  {r['design']:22} failed: {r['error']}")
+            continue
+        if "turn_s" not in r:
+            print(f"  {r['design']:22} {r['gap_max']:7.1f} ms {r['gap_p95']:7.1f} ms {r['late_max']:8.1f} ms "
+                  f"{r['late_p95']:8.2f} ms   (this machine's own noise, {IDLE_S:.0f} s)")
             continue
         print(f"  {r['design']:22} {r['gap_max']:7.1f} ms {r['gap_p95']:7.1f} ms {r['late_max']:8.1f} ms "
               f"{r['late_p95']:8.2f} ms {r['turn_s']:6.2f} s {r['audio_s']:5.1f} s ({r['chunks']} chunks)")

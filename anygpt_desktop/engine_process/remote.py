@@ -49,7 +49,7 @@ class EngineOptions:
     answer_timeout_s: float = 60.0  # configure / clear / restore
     shutdown_timeout_s: float = 10.0  # join, then terminate, then kill
     assistant_factory: str = DEFAULT_ASSISTANT_FACTORY
-    nice: int = 0
+    nice: int = 10  # the engine yields the CPU to the GUI and the audio callback (see docs/benchmarks.md, bench gui)
 
 
 def describe_exit(exitcode: int | None) -> str:
