@@ -262,6 +262,16 @@ class EngineServer:
         self._send(p.Ack(what, True, ""))
 
 
+def _release_named_semaphores() -> None:
+    """Unlink the semaphores libraries made here (tqdm's lock): ``os._exit`` skips the finalizers that would."""
+    try:
+        from multiprocessing import util
+
+        util._run_finalizers(0)  # the exit-time finalizers multiprocessing itself would run
+    except Exception:  # noqa: BLE001 - best effort; the resource tracker cleans up otherwise
+        logger.debug("finalizers failed", exc_info=True)
+
+
 def child_main(conn: Any, config_json: str) -> None:
     """The spawned process's entry point: ``conn`` is its end of a ``multiprocessing`` pipe."""
     config = EngineConfig.from_json(config_json)
@@ -273,7 +283,16 @@ def child_main(conn: Any, config_json: str) -> None:
         except OSError as exc:
             logger.warning("could not lower the engine's priority: %s", exc)
     transport = PipeTransport(conn)
+    code = 0
     try:
         EngineServer(transport, config).serve()
+    except BaseException:  # noqa: BLE001 - logged; the GUI sees the exit code
+        logger.exception("the engine failed")
+        code = 1
     finally:
         transport.close()
+        _release_named_semaphores()
+        logging.shutdown()
+    # Nothing is left to save (the GUI keeps the conversation; outputs are written and closed): skip the interpreter's
+    # teardown, which waits for library threads and frees every tensor one by one.
+    os._exit(code)
