@@ -11,7 +11,7 @@ import pytest
 from anygpt_desktop.engine.requests import TurnRequest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-pytestmark = pytest.mark.slow
+
 
 
 def _wait(app, predicate, timeout_s: float = 600.0) -> bool:  # type: ignore[no-untyped-def]
@@ -22,6 +22,7 @@ def _wait(app, predicate, timeout_s: float = 600.0) -> bool:  # type: ignore[no-
     return predicate()
 
 
+@pytest.mark.slow
 def test_the_worker_runs_a_turn_through_the_engine_process_and_closing_ends_it(tiny_models: Path, tmp_path: Path) -> None:
     from PySide6.QtCore import QCoreApplication
 
@@ -58,3 +59,20 @@ def test_the_worker_runs_a_turn_through_the_engine_process_and_closing_ends_it(t
     finally:
         assert client.shutdown(timeout_ms=60_000)
     assert pid_gone(pid)  # the worker thread's end took the engine process with it
+
+
+def test_the_factory_chooses_the_design(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from anygpt_desktop.app.main import engine_factory
+    from anygpt_desktop.cli import build_parser
+    from anygpt_desktop.engine.assistant import Assistant
+    from anygpt_desktop.engine_process import RemoteAssistant
+
+    assert isinstance(engine_factory(tmp_path, demo=False, device="cpu")(), RemoteAssistant)  # the default
+    assert isinstance(engine_factory(tmp_path, demo=False, device="cpu", engine="inprocess")(), Assistant)
+    monkeypatch.setenv("ANYGPT_ENGINE", "inprocess")
+    assert isinstance(engine_factory(tmp_path, demo=False, device="cpu")(), Assistant)
+    assert isinstance(engine_factory(tmp_path, demo=False, device="cpu", engine="process")(), RemoteAssistant)
+    with pytest.raises(ValueError, match="unknown engine"):
+        engine_factory(tmp_path, demo=False, device="cpu", engine="cloud")
+    assert build_parser().parse_args(["--engine", "inprocess"]).engine == "inprocess"
+    assert build_parser().parse_args([]).engine is None
