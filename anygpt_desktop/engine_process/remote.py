@@ -45,8 +45,10 @@ class EngineOptions:
     """Tunables of the engine process (seconds)."""
 
     cancel_timeout_s: float = 5.0  # Stop unanswered this long: the engine is killed and restarted
-    start_timeout_s: float = 120.0  # a spawned engine says hello within this (imports take a while on a busy CPU)
-    answer_timeout_s: float = 60.0  # configure / clear / restore
+    # A dead engine is noticed at once (its end of the pipe closes); these only bound a live engine that hangs. The first
+    # answers include importing torch and the engine, which takes minutes on a busy 2-core machine.
+    start_timeout_s: float = 600.0  # a spawned engine says hello within this
+    answer_timeout_s: float = 600.0  # configure / clear / restore
     shutdown_timeout_s: float = 10.0  # join, then terminate, then kill
     assistant_factory: str = DEFAULT_ASSISTANT_FACTORY
     nice: int = 10  # the engine yields the CPU to the GUI and the audio callback (see docs/benchmarks.md, bench gui)
@@ -238,7 +240,9 @@ class RemoteAssistant:
                 return msg
             if isinstance(msg, p.History):
                 self._history = msg.data
-            elif msg is not None and not isinstance(msg, p.Error):
+            elif isinstance(msg, p.Error):
+                raise EngineError(msg.message)
+            elif msg is not None:
                 logger.debug("ignored %s while waiting for the %s answer", type(msg).__name__, what)
         self._engine.kill()
         raise EngineDied(f"it did not answer '{what}' within {self.options.answer_timeout_s:.0f} s")
@@ -275,6 +279,9 @@ class RemoteAssistant:
                     self.llm = SimpleNamespace(device=msg.device, dtype=msg.dtype)
                     self._loaded_once = True
                     return
+                elif isinstance(msg, p.Error):
+                    self._stop_engine()
+                    raise EngineError(msg.message)
                 elif isinstance(msg, p.LoadFailed):
                     self._stop_engine()
                     if msg.cancelled:
@@ -356,6 +363,12 @@ class RemoteAssistant:
         ended = False
         try:
             self._send_settings()
+        except EngineDied:
+            pass  # found out below, as a dead engine
+        except (EngineError, p.ProtocolError) as exc:
+            yield TurnFailed(f"the settings could not be used ({exc})")
+            return
+        try:
             engine.send(p.StartTurn(tid, request))
             cancel_sent: float | None = None
             while True:
@@ -378,12 +391,15 @@ class RemoteAssistant:
                     yield msg.event
                     if final:
                         return
-                elif msg is not None and not isinstance(msg, p.Error):
+                elif isinstance(msg, p.Error):  # the engine could not read what we sent: it will not answer
+                    raise EngineError(msg.message)
+                elif msg is not None:
                     logger.debug("ignored %s during turn %d", type(msg).__name__, tid)
         except (EngineDied, EngineError, p.ProtocolError) as exc:
             reason = str(exc)
             died = isinstance(exc, EngineDied) or not engine.alive()
-            self._stop_engine()
+            if died or self._closing or isinstance(exc, EngineError):
+                self._stop_engine()  # a fresh engine for the next turn (one that misread a message may be mid-turn)
             ended = True
             if self._closing:
                 yield TurnFailed("stopped", cancelled=True)

@@ -198,3 +198,22 @@ def test_a_cancelled_load_raises_cancelled(tiny_models: Path) -> None:
     with pytest.raises(Cancelled):
         remote.load(state)
     assert remote.pid is None
+
+
+def test_settings_the_engine_cannot_use_fail_the_turn_readably(remote: RemoteAssistant) -> None:
+    from dataclasses import dataclass
+
+    @dataclass
+    class Odd:
+        overclock: bool = True
+
+    good = remote.settings
+    remote.settings = Odd()
+    try:
+        events = list(remote.turn(spoken("hi")))
+    finally:
+        remote.settings = good
+    assert len(events) == 1 and isinstance(events[0], TurnFailed)
+    assert "settings could not be used" in events[0].reason and "overclock" in events[0].reason
+    assert remote.engine_alive()
+    assert isinstance(list(remote.turn(spoken("hi")))[-1], TurnDone)  # still on the good settings
