@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models", help="models folder (default: $ANYGPT_MODELS_DIR or the user data folder)")
     parser.add_argument("--demo", action="store_true", help="run the app on the tiny random model kit")
     parser.add_argument("--self-test", action="store_true", help="run the headless self-test and exit")
+    parser.add_argument("--engine", choices=["process", "inprocess"], default=None,
+                        help="run the models in a separate engine process (default) or inside the GUI process")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.set_defaults(func=_lazy("anygpt_desktop.app.main:run_gui"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -86,12 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         runner.set_defaults(func=_lazy(target))
 
     bench = sub.add_parser("bench", help="print speed figures")
-    bench.add_argument("what", choices=["speech", "image", "turn", "decode"])  # = bench.TARGETS
+    bench.add_argument("what", choices=["speech", "image", "turn", "decode", "gui"])  # = bench.TARGETS
     bench.add_argument("--models", dest="models", default=argparse.SUPPRESS)
     bench.add_argument("--device", default=None)
     bench.add_argument("--full-size", action="store_true", help="full-size models with random weights")
-    bench.add_argument("--llm-layers", type=int, default=None, help="bench turn --full-size: LLM depth (default 32)")
-    bench.add_argument("--speech-seconds", type=float, default=None, help="bench turn: length of the spoken reply (default 10)")
+    bench.add_argument("--llm-layers", type=int, default=None, help="bench turn/gui --full-size: LLM depth (default 32)")
+    bench.add_argument("--speech-seconds", type=float, default=None, help="bench turn/gui: length of the spoken reply (default 10)")
     bench.add_argument(
         "--precision", nargs="+", default=None, choices=["fp32", "fp16", "bf16", "int8", "int4"],
         help="bench decode: weight precisions to compare (default fp32 on CPU, bf16 on CUDA)",

@@ -57,7 +57,7 @@ def run_gui(args: argparse.Namespace) -> int:
         logger.error("%s", exc)
         return 1
     window = MainWindow(
-        engine_factory(models_dir, demo=args.demo, device=device),
+        engine_factory(models_dir, demo=args.demo, device=device, engine=getattr(args, "engine", None)),
         history=history,
         settings=settings,
         models_dir=models_dir,

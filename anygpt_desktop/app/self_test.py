@@ -1,8 +1,9 @@
 """``anygpt-desktop --self-test``: the whole voice path headless, with a WAV file as the microphone.
 
 The WAV (a bundled utterance, or ``$ANYGPT_SELF_TEST_WAV``) is fed in 30 ms blocks through the hands-free endpointer,
-the detected utterance goes through the app's engine worker thread (demo mode: the tiny kit, unless ``--models`` is
-given), and the spoken reply is streamed into the playback queue without a sound card. Prints a summary; exit 0/1.
+the detected utterance goes through the app's engine worker thread to the engine process (``--engine inprocess``: in
+this process; demo mode: the tiny kit, unless ``--models`` is given), and the spoken reply is streamed into the
+playback queue without a sound card. Prints a summary; exit 0/1.
 """
 
 from __future__ import annotations
@@ -128,7 +129,8 @@ def run_self_test(args: argparse.Namespace) -> int:
 
     demo = bool(getattr(args, "demo", False) or not getattr(args, "models", None))
     models_dir = engines.demo_models_dir() if demo else engines.choose_models_dir(args, None)
-    client = EngineClient(engines.engine_factory(models_dir, demo=demo, device=None))
+    engine = getattr(args, "engine", None)
+    client = EngineClient(engines.engine_factory(models_dir, demo=demo, device=None, engine=engine))
     collector = _Collector()
     state = collector.state
     collector.listen(client.worker)
@@ -140,6 +142,8 @@ def run_self_test(args: argparse.Namespace) -> int:
             report("models", False, f"{models_dir}: {state.get('load_failed', 'timed out')}")
             return _finish(lines, False)
         report("models", True, f"{'demo kit' if demo else 'models'} in {models_dir} loaded in {time.perf_counter() - start:.1f} s")
+        pid = getattr(client.worker.assistant, "pid", None)
+        lines.append(f"      engine: {f'a separate process (pid {pid})' if pid else 'inside this process'}")
         start = time.perf_counter()
         client.submit(TurnRequest(speech=utterance, output_modality="speech"))
         _wait(app, lambda: "done" in state or "failed" in state, TURN_TIMEOUT_S)
@@ -158,6 +162,9 @@ def run_self_test(args: argparse.Namespace) -> int:
             lines.append("      timings: " + ", ".join(f"{k}={v:.3f}" for k, v in done.timings.items()))
     finally:
         client.shutdown(timeout_ms=30000)
+        close = getattr(client.worker.assistant, "shutdown", None)
+        if close is not None:
+            close()  # the engine process ends with the self-test
     return _finish(lines, ok)
 
 

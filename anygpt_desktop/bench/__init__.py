@@ -11,6 +11,7 @@ TARGETS: dict[str, str] = {
     "image": "anygpt_desktop.bench.image:run",
     "turn": "anygpt_desktop.bench.turn:run",
     "decode": "anygpt_desktop.bench.decode:run",
+    "gui": "anygpt_desktop.bench.gui:run",
 }
 
 

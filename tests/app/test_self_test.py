@@ -32,7 +32,7 @@ def _args() -> argparse.Namespace:
 
 
 def test_self_test_passes_with_a_working_engine(monkeypatch, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(app_engines, "engine_factory", lambda d, demo, device: (lambda: FakeAssistant(d, out_dir=tmp_path)))
+    monkeypatch.setattr(app_engines, "engine_factory", lambda d, demo, device, **_: (lambda: FakeAssistant(d, out_dir=tmp_path)))
     assert self_test.run_self_test(_args()) == 0
     out = capsys.readouterr().out
     assert "[ok] voice activity detection: 1 utterance" in out
@@ -42,7 +42,7 @@ def test_self_test_passes_with_a_working_engine(monkeypatch, tmp_path: Path, cap
 def test_self_test_fails_readably_when_the_models_do_not_load(monkeypatch, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(
         app_engines, "engine_factory",
-        lambda d, demo, device: (lambda: FakeAssistant(d, out_dir=tmp_path, fail_load="The chat model is missing.")),
+        lambda d, demo, device, **_: (lambda: FakeAssistant(d, out_dir=tmp_path, fail_load="The chat model is missing.")),
     )
     assert self_test.run_self_test(_args()) == 1
     out = capsys.readouterr().out
@@ -51,7 +51,9 @@ def test_self_test_fails_readably_when_the_models_do_not_load(monkeypatch, tmp_p
 
 def test_missing_models_are_explained_not_crashed(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from anygpt_desktop.engine.llm import ModelLoadError
+    from anygpt_desktop.engine_process import EngineError
 
-    assistant = app_engines.engine_factory(tmp_path / "empty", demo=False, device="cpu")()
-    with pytest.raises(ModelLoadError, match="model manager"):
-        assistant.load()
+    for engine, error in (("inprocess", ModelLoadError), ("process", EngineError)):
+        assistant = app_engines.engine_factory(tmp_path / "empty", demo=False, device="cpu", engine=engine)()
+        with pytest.raises(error, match="model manager"):
+            assistant.load()
