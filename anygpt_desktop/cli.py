@@ -85,12 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
         runner.set_defaults(func=_lazy(target))
 
     bench = sub.add_parser("bench", help="print speed figures")
-    bench.add_argument("what", choices=["speech", "image", "turn"])  # = bench.TARGETS
+    bench.add_argument("what", choices=["speech", "image", "turn", "load", "quant"])  # = bench.TARGETS
     bench.add_argument("--models", dest="models", default=argparse.SUPPRESS)
     bench.add_argument("--device", default=None)
     bench.add_argument("--full-size", action="store_true", help="full-size models with random weights")
     bench.add_argument("--llm-layers", type=int, default=None, help="bench turn --full-size: LLM depth (default 32)")
     bench.add_argument("--speech-seconds", type=float, default=None, help="bench turn: length of the spoken reply (default 10)")
+    bench.add_argument("--precision", default=None, help="bench load/quant: auto, fp32, bf16, fp16, int8 or int4")
+    bench.add_argument("--no-convert", action="store_true", help="bench load: do not write or use the converted copy")
+    bench.add_argument("--tokens", type=int, default=None, help="bench load: tokens to decode after loading (default 16)")
     bench.set_defaults(func=_lazy("anygpt_desktop.bench:main"))
     return parser
 

@@ -10,6 +10,8 @@ TARGETS: dict[str, str] = {
     "speech": "anygpt_desktop.bench.speech:run",
     "image": "anygpt_desktop.bench.image:run",
     "turn": "anygpt_desktop.bench.turn:run",
+    "load": "anygpt_desktop.bench.load:run",
+    "quant": "anygpt_desktop.bench.quant_error:run",
 }
 
 
