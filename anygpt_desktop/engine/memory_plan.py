@@ -119,8 +119,11 @@ def llm_bytes(sizes: Mapping[str, Any], precision: str, compute: str = "bf16") -
     head = head_out * head_in + head_out * fb  # int8 + one scale per row
     if precision == "int8":
         return small + head + sum((o * i + o * fb) * n for o, i, n in linear)
-    if precision == "int4":
-        return small + head + sum((o * i // 2 + 2 * o * (i // INT4_GROUP) * fb) * n for o, i, n in linear)
+    if precision == "int4":  # a layer whose width is not a multiple of the group stays int8 (as quantize_model does)
+        return small + head + sum(
+            ((o * i // 2 + 2 * o * (i // INT4_GROUP) * fb) if i % INT4_GROUP == 0 else (o * i + o * fb)) * n
+            for o, i, n in linear
+        )
     raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
 
 
@@ -134,7 +137,7 @@ class Item:
     name: str
     bytes: int
     resident: bool
-    where: str = "GPU"  # GPU | CPU offload | CPU
+    where: str = "GPU"  # GPU | CPU offload | CPU (on a GPU plan); RAM (on a CPU plan)
     note: str = ""
 
 
@@ -170,7 +173,7 @@ class MemoryPlan:
         rows.append(f"  {'activation margin':34} {self.margin_bytes / GiB:7.2f} GiB  resident")
         rows.append(f"  {'resident total':34} {self.resident_bytes / GiB:7.2f} GiB")
         verdict = "fits" if self.fits else "does NOT fit"
-        offloaded = [i.name for i in self.items if not i.resident and i.where != "GPU"]
+        offloaded = [i.name for i in self.items if not i.resident and i.where not in ("GPU", "RAM")]
         tail = f"; {', '.join(offloaded)} offloaded" if offloaded and self.fits else ""
         rows.append(f"the assistant {verdict} in {budget} with the LLM in {self.precision}{tail}")
         return rows
@@ -195,11 +198,13 @@ def plan_memory(
     compute = "fp32" if float_bytes == 4 else "bf16"
     comps = sizes["components"]
     plan = MemoryPlan(budget_bytes, device, precision)
-    plan.items.append(Item(LLM, llm_bytes(sizes, precision, compute), True))
-    plan.items.append(Item(f"KV cache ({CONTEXT_TOKENS} tokens)", kv_cache_bytes(sizes, dtype_bytes=float_bytes), True))
+    where = "RAM" if device == "cpu" else "GPU"
+    plan.items.append(Item(LLM, llm_bytes(sizes, precision, compute), True, where))
+    kv = kv_cache_bytes(sizes, dtype_bytes=float_bytes)
+    plan.items.append(Item(f"KV cache ({CONTEXT_TOKENS} tokens)", kv, True, where))
     for name, resident in dict(COMPONENTS.values()).items():
         if name != LLM:
-            plan.items.append(Item(name, comps[name]["elements"] * media_bytes, resident))
+            plan.items.append(Item(name, comps[name]["elements"] * media_bytes, resident, where))
     free = plan.free_after_resident
     for it in plan.items:
         if it.resident or free is None:
