@@ -8,7 +8,8 @@ The converted cache: the first load of a ``.bin`` checkpoint writes the loaded s
 precision) as safetensors shards under ``<folder>/converted/<precision>-<fingerprint>/`` with a ``converted.json``
 that names the source fingerprint (file names, sizes and mtimes). Later starts read that instead of the pickle. A
 changed source gets a new fingerprint, hence a new folder (the stale ones are removed). Conversion writes into a
-``.part`` folder renamed at the end, so an interrupted one is never used; a full disk logs a warning and the app
+``.part-<pid>`` folder renamed at the end, so an interrupted one is never used (and is removed once its process is
+gone); a full disk logs a warning and the app
 keeps loading from the ``.bin``.
 """
 
@@ -162,6 +163,12 @@ def _check_shapes(model: nn.Module, part: Mapping[str, torch.Tensor]) -> None:
             raise WeightsError(f"{key}: the checkpoint has shape {tuple(value.shape)}, the model {tuple(want.shape)}")
 
 
+def _process_alive(pid: int) -> bool:
+    import psutil
+
+    return pid != os.getpid() and psutil.pid_exists(pid)
+
+
 # --- the converted cache ---------------------------------------------------------------------------------------
 
 
@@ -205,7 +212,7 @@ def write_converted(
     from safetensors.torch import save_file
 
     target = converted_folder(folder, precision, fingerprint)
-    part_dir = target.with_name(target.name + ".part")
+    part_dir = target.with_name(f"{target.name}.part-{os.getpid()}")  # one per process: two apps may convert at once
     need = _state_bytes(state)
     try:
         shutil.rmtree(part_dir, ignore_errors=True)
@@ -236,14 +243,21 @@ def write_converted(
             "bytes": need,
         }
         (part_dir / CONVERTED_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        shutil.rmtree(target, ignore_errors=True)
+        if find_converted(folder, precision, fingerprint) is not None:  # another process finished first
+            shutil.rmtree(part_dir, ignore_errors=True)
+            return find_converted(folder, precision, fingerprint)  # type: ignore[return-value]
+        shutil.rmtree(target, ignore_errors=True)  # an incomplete leftover
         os.replace(part_dir, target)
     except OSError as exc:
         shutil.rmtree(part_dir, ignore_errors=True)
         reason = "the disk is full" if exc.errno == errno.ENOSPC else "it could not be written"
         raise ConversionError(f"the converted copy of the weights was not saved in {target.parent} ({reason}: {exc})") from exc
     for stale in (folder / CONVERTED_DIR).glob(f"{precision}-*"):
-        if stale != target:
+        if stale != target and ".part-" not in stale.name:  # another process may be writing a .part folder
             shutil.rmtree(stale, ignore_errors=True)
+    for leftover in (folder / CONVERTED_DIR).glob(f"{target.name}.part-*"):
+        pid = leftover.name.rpartition("-")[2]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
     logger.info("converted weights written to %s (%.2f GB)", target, need / 1e9)
     return ConvertedInfo(target, [target / n for n in names])

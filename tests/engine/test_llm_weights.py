@@ -105,9 +105,11 @@ def test_interrupted_conversion_is_never_used(tiny_llm: Path, monkeypatch: pytes
     files = llm_weights.checkpoint_files(tiny_llm)
     assert calls["n"] == 1
     assert llm_weights.find_converted(tiny_llm, "int8", llm_weights.source_fingerprint(files)) is None
-    assert [p.name.endswith(".part") for p in (tiny_llm / "converted").iterdir()] == [True]
-    load_llm(tiny_llm, "cpu", precision="int8")  # converts again; the leftover .part is replaced
-    assert [p.name.endswith(".part") for p in (tiny_llm / "converted").iterdir()] == [False]
+    leftovers = [p.name for p in (tiny_llm / "converted").iterdir()]
+    assert len(leftovers) == 1 and f".part-{os.getpid()}" in leftovers[0]
+    os.rename(tiny_llm / "converted" / leftovers[0], tiny_llm / "converted" / leftovers[0].replace(str(os.getpid()), "999999999"))
+    load_llm(tiny_llm, "cpu", precision="int8")  # converts again; the dead process's .part folder is removed
+    assert [".part" in p.name for p in (tiny_llm / "converted").iterdir()] == [False]
 
 
 def test_disk_full_keeps_loading_from_the_bin(
