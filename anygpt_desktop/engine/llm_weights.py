@@ -15,6 +15,7 @@ keeps loading from the ``.bin``.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import gc
 import hashlib
@@ -22,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
@@ -101,6 +103,36 @@ def iter_shards(files: list[Path]) -> Iterator[Mapping[str, torch.Tensor]]:
         gc.collect()  # drop the last shard's mapping before the next is opened
 
 
+def _release_pages(tensor: torch.Tensor) -> None:
+    """Tell the kernel we are done with a memory-mapped tensor's pages (Linux), so the resident size of a big
+    checkpoint file does not add up while it is read. Safe: the mapping is private and never written; a page
+    touched again is read back from the file."""
+    if not _MADVISE or tensor.device.type != "cpu" or tensor.numel() == 0:
+        return
+    start = tensor.data_ptr()
+    end = start + tensor.numel() * tensor.element_size()
+    page = _PAGE_SIZE
+    lo, hi = start // page * page, -(-end // page) * page
+    _MADVISE(ctypes.c_void_p(lo), ctypes.c_size_t(hi - lo), _MADV_DONTNEED)
+
+
+def _libc_madvise():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_MADVISE = _libc_madvise()
+_MADV_DONTNEED = 4
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
 def _module_of(model: nn.Module, key: str) -> tuple[nn.Module, str]:
     mod_name, _, attr = key.rpartition(".")
     return model.get_submodule(mod_name), attr
@@ -122,6 +154,7 @@ def load_into(
     expected = set(model.state_dict().keys())
     seen: set[str] = set()
     for n, shard in enumerate(iter_shards(files), 1):
+        mapped = files[n - 1].suffix != ".safetensors"
         part: dict[str, torch.Tensor] = {}
         for key, tensor in shard.items():
             if key.endswith(IGNORED_SUFFIXES):
@@ -134,6 +167,8 @@ def load_into(
                 part[key] = tensor.to(device=device, dtype=dtype, copy=True)
             else:
                 part[key] = tensor.to(device=device, copy=True)
+            if mapped:
+                _release_pages(tensor)
         unexpected = set(part) - expected
         if unexpected:
             raise WeightsError(f"the checkpoint has tensors the model does not: {', '.join(sorted(unexpected)[:5])}")
