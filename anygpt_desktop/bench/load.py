@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     llm = load_llm(folder, getattr(args, "device", None), precision=precision, convert=not getattr(args, "no_convert", False))
     ready = time.perf_counter() - start
     print(f"load_llm({folder}, precision={precision}) -> {llm.precision} on {llm.device}: ready in {ready:.1f} s; {peak_rss_text()}")
-    tokens = int(getattr(args, "tokens", None) or 16)
+    tokens = getattr(args, "tokens", None)
+    tokens = 16 if tokens is None else int(tokens)
     if tokens > 0:
         prompt = llm.tokenizer.encode("<-Ins-> tell me about the weather today please\n <-Res->", add_bos=True)
         rate = greedy_tokens_per_s(llm.model, prompt, tokens, llm.device)

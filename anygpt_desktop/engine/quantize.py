@@ -32,11 +32,19 @@ INT4_GROUP_SIZE = 128
 HEAD_NAMES = ("lm_head",)
 
 
+ROW_CHUNK = 2048  # rows quantized at a time: the float32 working copy stays small (8 MB x width/1024)
+
+
 def quantize_int8(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(q int8 [out, in], scale fp32 [out])`` with ``weight ≈ q * scale[:, None]``."""
-    w = weight.float()
-    scale = (w.abs().amax(dim=1) / 127.0).clamp(min=1e-10)
-    q = torch.round(w / scale[:, None]).clamp_(-127, 127).to(torch.int8)
+    out_f, in_f = weight.shape
+    q = torch.empty(out_f, in_f, dtype=torch.int8, device=weight.device)
+    scale = torch.empty(out_f, dtype=torch.float32, device=weight.device)
+    for r in range(0, out_f, ROW_CHUNK):
+        w = weight[r : r + ROW_CHUNK].float()
+        s = (w.abs().amax(dim=1) / 127.0).clamp(min=1e-10)
+        q[r : r + ROW_CHUNK] = torch.round(w / s[:, None]).clamp_(-127, 127)
+        scale[r : r + ROW_CHUNK] = s
     return q, scale
 
 
@@ -45,12 +53,19 @@ def quantize_int4(weight: torch.Tensor, group_size: int = INT4_GROUP_SIZE) -> tu
     out_f, in_f = weight.shape
     if in_f % group_size or group_size % 2:
         raise ValueError(f"int4 needs in_features ({in_f}) divisible by an even group size ({group_size})")
-    w = weight.float().reshape(out_f, in_f // group_size, group_size)
-    lo, hi = w.amin(dim=2), w.amax(dim=2)
-    scale = ((hi - lo) / 15.0).clamp(min=1e-10)
-    zero = lo + 8.0 * scale  # the value of code 8, so that w ≈ (q - 8) * scale + zero
-    q = torch.round((w - lo[..., None]) / scale[..., None]).clamp_(0, 15).to(torch.uint8).reshape(out_f, in_f)
-    packed = (q[:, 0::2] | (q[:, 1::2] << 4)).contiguous()
+    groups = in_f // group_size
+    packed = torch.empty(out_f, in_f // 2, dtype=torch.uint8, device=weight.device)
+    scale = torch.empty(out_f, groups, dtype=torch.float32, device=weight.device)
+    zero = torch.empty(out_f, groups, dtype=torch.float32, device=weight.device)
+    for r in range(0, out_f, ROW_CHUNK):
+        w = weight[r : r + ROW_CHUNK].float()
+        w = w.reshape(w.shape[0], groups, group_size)
+        lo, hi = w.amin(dim=2), w.amax(dim=2)
+        s = ((hi - lo) / 15.0).clamp(min=1e-10)
+        q = torch.round((w - lo[..., None]) / s[..., None]).clamp_(0, 15).to(torch.uint8).reshape(w.shape[0], in_f)
+        packed[r : r + ROW_CHUNK] = q[:, 0::2] | (q[:, 1::2] << 4)
+        scale[r : r + ROW_CHUNK] = s
+        zero[r : r + ROW_CHUNK] = lo + 8.0 * s  # the value of code 8, so that w ≈ (q - 8) * scale + zero
     return packed, scale, zero
 
 
