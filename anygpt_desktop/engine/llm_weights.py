@@ -24,6 +24,7 @@ import logging
 import os
 import shutil
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
@@ -249,6 +250,7 @@ def write_converted(
     target = converted_folder(folder, precision, fingerprint)
     part_dir = target.with_name(f"{target.name}.part-{os.getpid()}")  # one per process: two apps may convert at once
     need = _state_bytes(state)
+    started = time.perf_counter()
     try:
         shutil.rmtree(part_dir, ignore_errors=True)
         part_dir.mkdir(parents=True)
@@ -294,5 +296,5 @@ def write_converted(
         pid = leftover.name.rpartition("-")[2]
         if pid.isdigit() and not _process_alive(int(pid)):
             shutil.rmtree(leftover, ignore_errors=True)
-    logger.info("converted weights written to %s (%.2f GB)", target, need / 1e9)
+    logger.info("converted weights written to %s (%.2f GB) in %.1f s", target, need / 1e9, time.perf_counter() - started)
     return ConvertedInfo(target, [target / n for n in names])
