@@ -27,7 +27,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -85,14 +85,20 @@ def source_fingerprint(files: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def iter_shards(files: list[Path]) -> Iterator[Mapping[str, torch.Tensor]]:
-    """Each file's tensors, one file at a time, memory-mapped where the format allows."""
+def _safetensors_items(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt", device="cpu") as f:
+        for key in f.keys():
+            yield key, f.get_tensor(key)
+
+
+def iter_shards(files: list[Path]) -> Iterator[Iterable[tuple[str, torch.Tensor]]]:
+    """Each file's ``(key, tensor)`` pairs, one file at a time, memory-mapped (both formats): the caller copies what
+    it keeps before the next file is opened."""
     for path in files:
         if path.suffix == ".safetensors":
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt", device="cpu") as f:
-                yield {k: f.get_tensor(k) for k in f.keys()}
+            yield _safetensors_items(path)
         else:
             try:
                 shard = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -100,7 +106,8 @@ def iter_shards(files: list[Path]) -> Iterator[Mapping[str, torch.Tensor]]:
                 raise WeightsError(f"{path.name} is not a readable checkpoint: {exc}") from exc
             if not isinstance(shard, dict):
                 raise WeightsError(f"{path.name} holds a {type(shard).__name__}, not a state dict")
-            yield shard
+            yield shard.items()
+            del shard
         gc.collect()  # drop the last shard's mapping before the next is opened
 
 
@@ -113,8 +120,9 @@ def _release_pages(tensor: torch.Tensor) -> None:
     start = tensor.data_ptr()
     end = start + tensor.numel() * tensor.element_size()
     page = _PAGE_SIZE
-    lo, hi = start // page * page, -(-end // page) * page
-    _MADVISE(ctypes.c_void_p(lo), ctypes.c_size_t(hi - lo), _MADV_DONTNEED)
+    lo, hi = -(-start // page) * page, end // page * page  # only pages wholly inside this tensor's bytes
+    if hi > lo:
+        _MADVISE(ctypes.c_void_p(lo), ctypes.c_size_t(hi - lo), _MADV_DONTNEED)
 
 
 def _libc_madvise():
@@ -155,28 +163,26 @@ def load_into(
     expected = set(model.state_dict().keys())
     seen: set[str] = set()
     for n, shard in enumerate(iter_shards(files), 1):
-        mapped = files[n - 1].suffix != ".safetensors"
         part: dict[str, torch.Tensor] = {}
-        for key, tensor in shard.items():
+        for key, tensor in shard:
             if key.endswith(IGNORED_SUFFIXES):
                 continue
             module, attr = _module_of_safe(model, key)
             if isinstance(module, (Int8Linear, Int4Linear)) and attr == "weight" and tensor.is_floating_point():
                 for name, value in quantize_state_for(module, tensor).items():
                     part[f"{key.rpartition('.')[0]}.{name}"] = value.to(device)
-            elif tensor.is_floating_point():
+            elif tensor.is_floating_point():  # copied out of the file's memory-mapped pages
                 part[key] = tensor.to(device=device, dtype=dtype, copy=True)
             else:
                 part[key] = tensor.to(device=device, copy=True)
-            if mapped:
-                _release_pages(tensor)
+            _release_pages(tensor)
         unexpected = set(part) - expected
         if unexpected:
             raise WeightsError(f"the checkpoint has tensors the model does not: {', '.join(sorted(unexpected)[:5])}")
         _check_shapes(model, part)
         model.load_state_dict(part, strict=False, assign=True)
         seen.update(part)
-        del shard, part
+        del shard, part, tensor
         if progress is not None:
             progress(n, len(files))
     missing = expected - seen
