@@ -13,7 +13,6 @@ in bf16 on a fixed prompt, then with its linear layers quantized by ``quantize_m
 from __future__ import annotations
 
 import argparse
-import copy
 import logging
 from dataclasses import dataclass, field
 from importlib import resources as pkg_resources
@@ -105,9 +104,10 @@ def measure(
     reference = random_llama(layers, seed, config)
     ref_in, ref_out, ref_logits = _layer_io(reference, ids, None)
     ref_logp = F.log_softmax(ref_logits[0], dim=-1)
+    del reference  # each precision rebuilds the same weights from the seed: one model in memory at a time
     results = []
     for precision in precisions:
-        model = quantize_model(copy.deepcopy(reference), precision)  # type: ignore[arg-type]
+        model = quantize_model(random_llama(layers, seed, config), precision)  # type: ignore[arg-type]
         _, outs, _ = _layer_io(model, ids, ref_in)
         q_logits = model(ids).logits.float()
         q_logp = F.log_softmax(q_logits[0], dim=-1)
