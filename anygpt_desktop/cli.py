@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("components", nargs="*", help="component names (default: all required)")
     download.add_argument("--base", action="store_true", help="also download the AnyGPT-base model")
     download.set_defaults(func=_lazy("anygpt_desktop.engine.store_cli:cmd_download"))
+    plan = models_sub.add_parser("plan", help="memory each component needs, and whether the assistant fits")
+    plan.add_argument("--vram", type=float, default=None, help="GPU memory in GiB (default: the free memory found)")
+    plan.add_argument("--cpu", action="store_true", help="plan for the CPU (RAM) instead of a GPU")
+    plan.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16", "int8", "int4"])
+    plan.add_argument("--offload-unclip", action="store_true", help="run the unCLIP decoder with CPU offload")
+    plan.set_defaults(func=_lazy("anygpt_desktop.engine.store_cli:cmd_plan"))
     tiny = models_sub.add_parser("make-tiny", help="write a tiny random model kit in the released layouts")
     tiny.add_argument("dir")
     tiny.add_argument("--seed", type=int, default=0)
@@ -88,19 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
         runner.set_defaults(func=_lazy(target))
 
     bench = sub.add_parser("bench", help="print speed figures")
-    bench.add_argument("what", choices=["speech", "image", "turn", "decode", "gui"])  # = bench.TARGETS
+    bench.add_argument("what", choices=["speech", "image", "turn", "decode", "gui", "load", "quant"])  # = bench.TARGETS
     bench.add_argument("--models", dest="models", default=argparse.SUPPRESS)
     bench.add_argument("--device", default=None)
     bench.add_argument("--full-size", action="store_true", help="full-size models with random weights")
     bench.add_argument("--llm-layers", type=int, default=None, help="bench turn/gui --full-size: LLM depth (default 32)")
     bench.add_argument("--speech-seconds", type=float, default=None, help="bench turn/gui: length of the spoken reply (default 10)")
     bench.add_argument(
-        "--precision", nargs="+", default=None, choices=["fp32", "fp16", "bf16", "int8", "int4"],
-        help="bench decode: weight precisions to compare (default fp32 on CPU, bf16 on CUDA)",
+        "--precision", nargs="+", default=None, choices=["auto", "fp32", "fp16", "bf16", "int8", "int4"],
+        help="bench decode: weight precisions to compare (default fp32 on CPU, bf16 on CUDA); bench load/quant: the first one (auto allowed for load)",
     )
-    bench.add_argument("--tokens", type=int, default=None, help="bench decode: timed steps per variant (default 64)")
+    bench.add_argument("--tokens", type=int, default=None, help="bench decode: timed steps per variant (default 64); bench load: tokens decoded after loading (default 16)")
     bench.add_argument("--context", type=int, default=None, help="bench decode: static KV cache length (default 4096)")
     bench.add_argument("--no-compile", action="store_true", help="bench decode: skip the compiled variant")
+    bench.add_argument("--no-convert", action="store_true", help="bench load: do not write or use the converted copy")
     bench.set_defaults(func=_lazy("anygpt_desktop.bench:main"))
     return parser
 

@@ -12,6 +12,8 @@ TARGETS: dict[str, str] = {
     "turn": "anygpt_desktop.bench.turn:run",
     "decode": "anygpt_desktop.bench.decode:run",
     "gui": "anygpt_desktop.bench.gui:run",
+    "load": "anygpt_desktop.bench.load:run",
+    "quant": "anygpt_desktop.bench.quant_error:run",
 }
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -45,16 +47,90 @@ class LoadedLLM:
     device: torch.device
     dtype: torch.dtype
     folder: Path
+    precision: str = "fp32"  # fp32 | bf16 | fp16 | int8 | int4 (the weights; ``dtype`` is the compute dtype)
 
     @property
     def vocab_size(self) -> int:
         return self.tokenizer.vocab.size
 
 
-def load_llm(folder: Path | str, device: str | None = None, dtype: str | None = None) -> LoadedLLM:
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16", "int8", "int4")
+_FLOAT_PRECISION = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+_DTYPE_PRECISION = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+
+
+def memory_budget(device: torch.device) -> int:
+    """Bytes the models may use: free VRAM on CUDA, available RAM on the CPU."""
+    if device.type == "cuda":  # pragma: no cover - needs a GPU
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+SMALL_MODEL_BYTES = 1 << 30  # "auto" never quantizes a model this small (the tiny kit): full precision as before
+
+
+def resolve_precision(
+    precision: str | None, device: torch.device, dtype: str | None = None, config: dict | None = None
+) -> str:
+    """The weights' precision: the setting, or for ``auto`` the most precise one whose resident set (this LLM, its
+    KV cache, the speech models, a margin; see ``memory_plan``) fits the free memory. An explicit ``dtype`` means
+    that float type. A model under 1 GiB in float32 stays in fp32 on the CPU (bf16/fp16 on CUDA)."""
+    from anygpt_desktop.engine import memory_plan
+
+    choice = (precision or "auto").lower()
+    if choice not in PRECISION_CHOICES:
+        raise ModelLoadError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISION_CHOICES)}")
+    if choice != "auto":
+        return choice
+    if dtype:
+        return _DTYPE_PRECISION[dtype]
+    sizes = memory_plan.load_sizes()
+    if config is not None:
+        sizes = memory_plan.with_llm(sizes, memory_plan.llm_sizes_for_config(config))
+    if memory_plan.llm_bytes(sizes, "fp32") <= SMALL_MODEL_BYTES:
+        chosen = "fp32" if device.type == "cpu" else "bf16"
+    else:
+        chosen = memory_plan.choose_precision(memory_budget(device), device.type, sizes)
+    if device.type == "cuda" and chosen == "bf16" and not torch.cuda.is_bf16_supported():  # pragma: no cover
+        chosen = "fp16"
+    return chosen
+
+
+def compute_dtype(device: torch.device, precision: str, dtype: str | None = None) -> torch.dtype:
+    """Activations' dtype: the float precision itself; for int8/int4 bf16 (fp16 on GPUs without bf16)."""
+    if dtype:
+        return pick_dtype(device, dtype)
+    if precision in _FLOAT_PRECISION:
+        return _FLOAT_PRECISION[precision]
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():  # pragma: no cover - needs an old GPU
+        return torch.float16
+    return torch.bfloat16
+
+
+def load_llm(
+    folder: Path | str,
+    device: str | None = None,
+    dtype: str | None = None,
+    precision: str | None = "auto",
+    *,
+    convert: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> LoadedLLM:
     """Load ``AnyGPT-chat/`` (or ``AnyGPT-base/``): tokenizer files checked against the id layout, weights loaded
-    safely (safetensors, or ``.bin`` with ``weights_only``), embedding size checked against the tokenizer."""
+    safely and shard by shard into a model built on ``meta`` (never a float32 copy of the whole model), in
+    ``precision`` (``auto | fp32 | bf16 | fp16 | int8 | int4``), embedding size checked against the tokenizer.
+
+    ``convert``: keep (and reuse) a safetensors copy in this precision under ``folder/converted/`` (see
+    ``llm_weights``). ``progress(done, total)`` is called after each weight file.
+    """
     from transformers import LlamaForCausalLM
+
+    from anygpt_desktop.engine import llm_weights
+    from anygpt_desktop.engine.llm_manifest import llama_config
+    from anygpt_desktop.engine.quantize import quantize_model
 
     folder = Path(folder)
     if not (folder / "config.json").is_file():
@@ -64,11 +140,29 @@ def load_llm(folder: Path | str, device: str | None = None, dtype: str | None = 
     except (VocabularyError, FileNotFoundError, ValueError) as exc:
         raise ModelLoadError(f"the tokenizer files in {folder} are not usable: {exc}") from exc
     dev = pick_device(device)
-    torch_dtype = pick_dtype(dev, dtype)
     try:
-        model = LlamaForCausalLM.from_pretrained(folder, dtype=torch_dtype, low_cpu_mem_usage=True)
+        config_json = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        config = llama_config(config_json)
+        files = llm_weights.checkpoint_files(folder)
+    except (OSError, ValueError, TypeError, llm_weights.WeightsError) as exc:
+        raise ModelLoadError(f"could not load the language model from {folder}: {exc}") from exc
+    chosen = resolve_precision(precision, dev, dtype, config_json)
+    torch_dtype = compute_dtype(dev, chosen, dtype)
+    with torch.device("meta"):
+        model = LlamaForCausalLM(config).to(torch_dtype)
+    if chosen in ("int8", "int4"):
+        quantize_model(model, chosen, dtype=torch_dtype)  # type: ignore[arg-type]
+    fingerprint = llm_weights.source_fingerprint(files)
+    want_cache = convert and (chosen in ("int8", "int4") or files[0].suffix != ".safetensors")
+    cached = llm_weights.find_converted(folder, chosen, fingerprint) if want_cache else None
+    try:
+        llm_weights.load_into(model, cached.files if cached else files, dev, torch_dtype, progress)
+        model.model.rotary_emb = type(model.model.rotary_emb)(config=config).to(dev)  # non-persistent buffers
     except torch.cuda.OutOfMemoryError as exc:  # pragma: no cover - needs a GPU
-        raise ModelLoadError("the language model does not fit in GPU memory; close other programs or use the CPU") from exc
+        raise ModelLoadError(
+            "the language model does not fit in GPU memory; choose int8 or int4 in the settings, close other "
+            "programs or use the CPU"
+        ) from exc
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelLoadError(f"could not load the language model from {folder}: {exc}") from exc
     except pickle.UnpicklingError as exc:
@@ -80,15 +174,21 @@ def load_llm(folder: Path | str, device: str | None = None, dtype: str | None = 
         if type(exc).__name__ != "SafetensorError":
             raise
         raise ModelLoadError(f"the language model file in {folder} is damaged or incomplete ({exc}); download it again") from exc
+    left_on_meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if left_on_meta:
+        raise ModelLoadError(f"could not load the language model from {folder}: {left_on_meta[0]} was not filled")
+    model.requires_grad_(False)
     rows = model.get_input_embeddings().weight.shape[0]
     if rows != tokenizer.vocab.size:
         raise ModelLoadError(
             f"{folder}: the model has {rows} embedding rows but its tokenizer defines {tokenizer.vocab.size} ids"
         )
-    try:
-        model.to(dev)
-    except torch.cuda.OutOfMemoryError as exc:  # pragma: no cover - needs a GPU
-        raise ModelLoadError("the language model does not fit in GPU memory; close other programs or use the CPU") from exc
+    if want_cache and cached is None:
+        try:
+            llm_weights.write_converted(folder, chosen, fingerprint, model.state_dict(), files)
+        except llm_weights.ConversionError as exc:
+            logger.warning("%s; loading from the original file next time too", exc)
     model.eval()
-    logger.info("LLM loaded from %s on %s (%s), %d ids", folder, dev, torch_dtype, rows)
-    return LoadedLLM(model, tokenizer, dev, torch_dtype, folder)
+    source = "converted copy" if cached else files[0].name
+    logger.info("LLM loaded from %s (%s) on %s: %s weights, %s compute, %d ids", folder, source, dev, chosen, torch_dtype, rows)
+    return LoadedLLM(model, tokenizer, dev, torch_dtype, folder, chosen)

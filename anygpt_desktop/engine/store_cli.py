@@ -150,3 +150,34 @@ def cmd_download(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Print the memory plan; exit 0 when the assistant fits the budget, 1 when it does not."""
+    from anygpt_desktop.engine import memory_plan
+
+    vram = getattr(args, "vram", None)
+    device = "cpu" if getattr(args, "cpu", False) else "cuda"
+    if vram is not None:
+        budget: int | None = int(vram * memory_plan.GiB)
+    else:
+        import torch
+
+        from anygpt_desktop.engine.llm import memory_budget
+
+        if device == "cuda" and not torch.cuda.is_available():
+            device = "cpu"
+        budget = memory_budget(torch.device(device))
+    precision = getattr(args, "precision", None) or "auto"
+    try:
+        if precision == "auto":
+            precision = memory_plan.choose_precision(budget, device) if budget is not None else "int8"
+        plan = memory_plan.plan_memory(
+            budget, precision, device, unclip_offload=True if getattr(args, "offload_unclip", False) else None
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for line in plan.lines():
+        print(line)
+    return 0 if plan.fits else 1

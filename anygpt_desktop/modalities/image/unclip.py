@@ -70,6 +70,19 @@ def _dtype_kwarg() -> str:
     return "dtype" if hasattr(deprecation_utils, "_TORCH_DTYPE_DEPRECATION_MESSAGE") else "torch_dtype"
 
 
+OFFLOAD_MARGIN_BYTES = 1 << 30  # denoising activations at 768 px, fp16
+
+
+def _pipeline_bytes(pipe: Any) -> int:
+    modules = [m for m in pipe.components.values() if isinstance(m, torch.nn.Module)]
+    return sum(t.numel() * t.element_size() for m in modules for t in [*m.parameters(), *m.buffers()])
+
+
+def needs_cpu_offload(pipeline_bytes: int, free_bytes: int) -> bool:
+    """True when the whole pipeline plus a working margin does not fit in the GPU's free memory."""
+    return pipeline_bytes + OFFLOAD_MARGIN_BYTES > free_bytes
+
+
 class UnclipDecoder:
     """``image_embeds`` [B, 1024] -> PIL images through Stable unCLIP."""
 
@@ -79,8 +92,12 @@ class UnclipDecoder:
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
         seed: int | None = None,
+        cpu_offload: bool | None = None,
     ) -> None:
+        """``cpu_offload``: keep the pipeline on the CPU and move each part to the GPU only while it runs (diffusers'
+        model CPU offload); None decides at load time from the GPU's free memory (see ``needs_cpu_offload``)."""
         self.folder = Path(folder)
+        self.cpu_offload = cpu_offload
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype = dtype or (torch.float16 if self.device.type == "cuda" else torch.float32)
         self.seed = seed
@@ -118,7 +135,15 @@ class UnclipDecoder:
                 feature_extractor=None,
                 local_files_only=True,
             )
-            pipe = pipe.to(self.device)
+            offload = self.cpu_offload
+            if offload is None and self.device.type == "cuda":  # pragma: no cover - needs a GPU
+                free, _total = torch.cuda.mem_get_info(self.device)
+                offload = needs_cpu_offload(_pipeline_bytes(pipe), free)
+            if offload and self.device.type == "cuda":  # pragma: no cover - needs a GPU
+                pipe.enable_model_cpu_offload(device=self.device)
+                logger.info("unCLIP runs with model CPU offload (not enough free GPU memory to keep it resident)")
+            else:
+                pipe = pipe.to(self.device)
         except Exception as exc:
             if _is_oom(exc):
                 self._free_cache()
