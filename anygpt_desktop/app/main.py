@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from anygpt_desktop.engine.layout import resolve_models_dir
+from anygpt_desktop.layout import resolve_models_dir
 
 logger = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from anygpt_desktop.engine.events import (
     TurnFailed,
 )
 from anygpt_desktop.engine.requests import TurnRequest
-from anygpt_desktop.engine.task_state import Cancelled, TaskState
+from anygpt_desktop.cancel import Cancelled, TaskState
 
 logger = logging.getLogger(__name__)
 
