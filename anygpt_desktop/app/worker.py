@@ -13,7 +13,6 @@ import logging
 import time
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -292,12 +291,3 @@ class EngineClient(QObject):
         STILL_RUNNING.append((self.thread, self.worker))
         return False
 
-
-def real_assistant_factory(models_dir: Path, device: str | None = None) -> AssistantFactory:
-    """A factory for the engine's Assistant; raises ``ImportError`` now if this build has none."""
-    from anygpt_desktop.engine.assistant import Assistant  # noqa: PLC0415  (optional until the engine lands)
-
-    def make() -> Any:
-        return Assistant(models_dir, device=device)
-
-    return make

@@ -1,8 +1,9 @@
 """The assistant the GUI and the CLIs talk to: one conversational turn in, a stream of typed events out.
 
-``Assistant.turn`` is a plain generator taking a :class:`~anygpt_desktop.cancel.CancelToken`, so it runs and is tested without threads or Qt;
-the GUI runs it in its one worker thread. History stays consistent: a turn that fails leaves no trace in it
-(the reference kept the dangling user message, spec §11.5); a cancelled turn is kept as far as it got.
+``Assistant.turn`` is a plain generator taking a :class:`~anygpt_desktop.cancel.CancelToken`, so it runs and is
+tested without threads or Qt; the GUI runs it in its one worker thread. History stays consistent: a turn that
+fails leaves no trace in it (the reference kept the dangling user message, spec §11.5); a cancelled turn is kept as
+far as it got.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from anygpt_desktop.engine.outputs import unique_path
 from anygpt_desktop.engine.requests import TurnRequest
 from anygpt_desktop.engine.speech_output import SpeechOutput
 from anygpt_desktop.protocol import stream_parser as sp
+from anygpt_desktop.protocol.kinds import OUTPUT_MODALITIES
 from anygpt_desktop.protocol.prompts import Conversation, interleaved_user_message
 from anygpt_desktop.protocol.reference_compat import ReplyExtractionError, chat_reply
 from anygpt_desktop.protocol.text_tokenizer import Segment, UserText
@@ -256,7 +258,7 @@ class Assistant:
         if seed is not None:
             seed += self._turn_count
         return dataclasses.replace(
-            base, force_modality=wants if wants in ("speech", "image", "music") else None, seed=seed
+            base, force_modality=wants if wants in OUTPUT_MODALITIES else None, seed=seed
         )
 
     def _voice(self, request: TurnRequest) -> VoicePrompt | None:

@@ -116,3 +116,24 @@ def test_spoken_replies_have_a_minimum_length(llm):
     parser = _parse(llm, list(DecodeLoop(llm).run(_prompt(llm), settings)))
     speech = [s for s in parser.spans if s.modality == "speech"]
     assert speech and all(30 <= len(s.units) <= 60 for s in speech)
+
+
+def test_a_failure_inside_the_turn_resets_the_backend(llm):
+    from anygpt_desktop.engine.eager_backend import EagerBackend
+
+    backend = EagerBackend(llm)
+    real_step, calls = backend.step, []
+
+    def failing_step(token):
+        calls.append(token)
+        if len(calls) == 3:
+            raise RuntimeError("device lost")
+        return real_step(token)
+
+    backend.step = failing_step
+    loop = DecodeLoop(llm, backend)
+    with pytest.raises(RuntimeError, match="device lost"):
+        list(loop.run(_prompt(llm), DecodeSettings(max_text_tokens=20, seed=0)))
+    assert backend.cached_ids() == []  # the next turn recomputes its whole prompt
+    list(loop.run(_prompt(llm), DecodeSettings(max_text_tokens=3, seed=0)))
+    assert loop.last_stats.cached_tokens == 0 and len(backend.cached_ids()) > 0
