@@ -186,7 +186,7 @@ def test_an_internal_failure_mid_turn_keeps_history_and_the_cache_usable(assista
     def broken(*args, **kwargs):
         raise RuntimeError("simulated device failure")
 
-    monkeypatch.setattr(assistant._loop, "_forward", broken)
+    monkeypatch.setattr(assistant._loop.backend, "_forward", broken)
     events = run(assistant, TurnRequest(text="second"), text_ids(assistant, "Two.") + [EOS])
     assert isinstance(events[-1], TurnFailed) and "simulated device failure" in events[-1].reason
     assert [m.text for m in assistant.conversation.messages] == before
