@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from anygpt_desktop.engine.layout import resolve_models_dir
+from anygpt_desktop.layout import resolve_models_dir
 
 if TYPE_CHECKING:
     from anygpt_desktop.app.worker import AssistantFactory

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from anygpt_desktop.app.settings import AppSettings
 from anygpt_desktop.engine import model_store
 from anygpt_desktop.engine.downloader import human_size as downloader_human_size
-from anygpt_desktop.engine.layout import resolve_models_dir
+from anygpt_desktop.layout import resolve_models_dir
 from anygpt_desktop.engine.model_manifest import load_manifest
 from anygpt_desktop.cancel import TaskState
 

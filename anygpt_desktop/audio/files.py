@@ -187,7 +187,7 @@ def probe_audio(path: str | os.PathLike[str]) -> sf._SoundFileInfo:
 
     Raises ``AudioFileNotFoundError`` (the path is not a readable file, said precisely) or ``UnsupportedAudioError``.
     """
-    from anygpt_desktop.input_files import path_problem
+    from anygpt_desktop.path_checks import path_problem
 
     p = Path(path)
     name = p.name

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from anygpt_desktop.engine.layout import resolve_models_dir
+from anygpt_desktop.layout import resolve_models_dir
 
 
 def _status_kib(field: str) -> int:

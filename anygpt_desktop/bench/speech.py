@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         st, ss = random_models(device, dtype)
         what = "full size, random weights"
     else:
-        from anygpt_desktop.engine.layout import ModelPaths, resolve_models_dir
+        from anygpt_desktop.layout import ModelPaths, resolve_models_dir
 
         paths = ModelPaths(resolve_models_dir(getattr(args, "models", None)))
         st = load_speechtokenizer(paths.speechtokenizer_config, paths.speechtokenizer_ckpt, device, dtype)

@@ -23,18 +23,20 @@ import torch
 
 from anygpt_desktop.engine.assistant import Assistant, AssistantSettings
 from anygpt_desktop.engine.decode_loop import DecodeLoop, DecodeSettings
+from anygpt_desktop.engine.decode_strategies import ScriptedIds
 from anygpt_desktop.engine.events import SpeechChunk, TurnDone
 from anygpt_desktop.engine.llm import LoadedLLM, pick_device, pick_dtype
 from anygpt_desktop.engine.media import MediaModels
 from anygpt_desktop.engine.requests import TurnRequest
-from anygpt_desktop.engine.task_state import TaskState
+from anygpt_desktop.cancel import TaskState
 from anygpt_desktop.protocol.prompts import Conversation
 from anygpt_desktop.protocol.text_tokenizer import AnyGPTTokenizer
-from anygpt_desktop.protocol.vocab import Vocabulary
+from anygpt_desktop.protocol.vocab import END_OF_MMGPT_ID, SPAN_IDS, UNIT_BASE_ID, UNIT_COUNT, Vocabulary
 
 logger = logging.getLogger(__name__)
 
 SPEECH_SECONDS = 10.0
+SPEECH_START, SPEECH_END = SPAN_IDS["speech"]
 REFERENCE_SPEECH_LIMIT = 1500  # speech_generate_config.json max_new_tokens
 
 
@@ -42,8 +44,8 @@ def _forced_reply(tokenizer: AnyGPTTokenizer, speech_units: int) -> list[int]:
     transcript = "can you tell me something nice about the weather today in the city where I live please"
     reply = "Of course. The sun is out, the air is warm and a light breeze makes it a lovely day for a walk outside."
     ids = tokenizer.encode(f"<-Ins-> {transcript}\n <-Res-> {reply}<eot>\n", add_bos=False)
-    units = [40198 + (k * 37) % 1024 for k in range(speech_units)]
-    return ids + [41222] + units + [41223, 32003]
+    units = [UNIT_BASE_ID["speech"] + (k * 37) % UNIT_COUNT["speech"] for k in range(speech_units)]
+    return ids + [SPEECH_START] + units + [SPEECH_END, END_OF_MMGPT_ID]
 
 
 def _full_size_assistant(device: torch.device, llm_layers: int, output_dir: Path) -> Assistant:
@@ -93,10 +95,10 @@ def _reference_way(assistant: Assistant, prompt_ids: list[int], forced: list[int
     settings = DecodeSettings(max_new_tokens=REFERENCE_SPEECH_LIMIT, max_text_tokens=10**6, max_speech_units=10**6)
     loop = DecodeLoop(assistant.llm)
     t0 = time.perf_counter()
-    for _ in loop.run(prompt_ids, settings, forced_ids=limit_script[: REFERENCE_SPEECH_LIMIT]):
+    for _ in loop.run(prompt_ids, settings, strategy=ScriptedIds(limit_script[:REFERENCE_SPEECH_LIMIT])):
         pass
     t_llm = time.perf_counter() - t0
-    units = [u - 40198 for u in forced if 40198 <= u < 41222]
+    units = [u - UNIT_BASE_ID["speech"] for u in forced if 0 <= u - UNIT_BASE_ID["speech"] < UNIT_COUNT["speech"]]
     t1 = time.perf_counter()
     with torch.inference_mode():
         synthesize(assistant.media.speechtokenizer, assistant.media.soundstorm, units, None, steps=3)
@@ -129,9 +131,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"bench turn: {what}; device {device} ({assistant.llm.dtype}); reply: {len(forced)} tokens incl. {speech_units} speech units")
 
     # warm-up (allocations, lazy loads), then the measured turn
-    list(assistant.turn(TurnRequest(speech=utterance[:rate]), TaskState(), forced_ids=[41222] + forced[-40:]))
+    list(assistant.turn(TurnRequest(speech=utterance[:rate]), TaskState(), forced_ids=[SPEECH_START] + forced[-40:]))
     assistant.clear()
-    prompt_ids = assistant.llm.tokenizer.encode(Conversation().render(assistant._user_message(request, {})))
+    prompt_ids = assistant.llm.tokenizer.encode(Conversation().render(assistant.user_message(request)))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()

@@ -1,8 +1,9 @@
 """The assistant the GUI and the CLIs talk to: one conversational turn in, a stream of typed events out.
 
-``Assistant.turn`` is a plain generator taking a :class:`TaskState`, so it runs and is tested without threads or Qt;
-the GUI runs it in its one worker thread. History stays consistent: a turn that fails leaves no trace in it
-(the reference kept the dangling user message, spec §11.5); a cancelled turn is kept as far as it got.
+``Assistant.turn`` is a plain generator taking a :class:`~anygpt_desktop.cancel.CancelToken`, so it runs and is
+tested without threads or Qt; the GUI runs it in its one worker thread. History stays consistent: a turn that
+fails leaves no trace in it (the reference kept the dangling user message, spec §11.5); a cancelled turn is kept as
+far as it got.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Generator, Iterator, Sequence
 
 import numpy as np
 import soundfile as sf
 import torch
 
+from anygpt_desktop.cancel import CancelToken, TaskState, check
 from anygpt_desktop.engine.decode_loop import DecodeLoop, DecodeSettings
+from anygpt_desktop.engine.decode_strategies import ScriptedIds, TokenStrategy
 from anygpt_desktop.engine.events import (
     Event,
     ImageReady,
@@ -31,23 +34,33 @@ from anygpt_desktop.engine.events import (
     TurnDone,
     TurnFailed,
 )
-from anygpt_desktop.engine.layout import ModelPaths
+from anygpt_desktop.layout import ModelPaths
 from anygpt_desktop.engine.llm import LoadedLLM, ModelLoadError, load_llm
 from anygpt_desktop.engine.media import MUSIC_RATE, SPEECH_RATE, MediaModels
 from anygpt_desktop.engine.outputs import unique_path
 from anygpt_desktop.engine.requests import TurnRequest
 from anygpt_desktop.engine.speech_output import SpeechOutput
-from anygpt_desktop.engine.task_state import TaskState
 from anygpt_desktop.protocol import stream_parser as sp
+from anygpt_desktop.protocol.kinds import OUTPUT_MODALITIES
 from anygpt_desktop.protocol.prompts import Conversation, interleaved_user_message
 from anygpt_desktop.protocol.reference_compat import ReplyExtractionError, chat_reply
 from anygpt_desktop.protocol.text_tokenizer import Segment, UserText
 from anygpt_desktop.protocol.units import music_codes_to_units, music_units_to_codes, units_to_string
-from anygpt_desktop.protocol.vocab import EXPECTED_IDS
+from anygpt_desktop.protocol.vocab import (
+    COLON_ID,
+    END_OF_MESSAGE_ID,
+    END_OF_MMGPT_ID,
+    EOS_ID,
+    FIRST_UNIT_ID,
+    MMGPT_ID,
+    ROLE_IDS,
+)
+
+if TYPE_CHECKING:
+    from anygpt_desktop.modalities.speech.voice import VoicePrompt
 
 logger = logging.getLogger(__name__)
 
-_COLON_ID = 584  # "▁:" — the prompt ends with "[MMGPT]" ":"
 CONTEXT_TOKENS = 4096  # the SFT sequence length (config.json says 2048, which has no effect in HF, spec §10.15)
 
 
@@ -79,13 +92,30 @@ class AssistantSettings:
 
 
 @dataclass
-class _TurnOutput:
+class GenerationJob:
+    """One generation, chat turn or base task: the prompt, how to decode it, and what it is for."""
+
+    prompt_ids: list[int]
+    settings: DecodeSettings
+    request: TurnRequest  # the voice prompt, and a label for the output files
+    state: CancelToken
+    script: Sequence[int] | None = None  # scripted ids instead of sampling (tests, benchmarks)
+    label: str = ""  # output file names; default: the request's text
+    started: float = field(default_factory=time.perf_counter)  # first audio is timed from here
+
+    def strategy(self) -> TokenStrategy | None:
+        return ScriptedIds(self.script) if self.script is not None else None
+
+
+@dataclass
+class GenerationResult:
     """What one generation produced, for history and the final event."""
 
     ids: list[int] = field(default_factory=list)
     ended: str | None = None
     text: str = ""
     transcript: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 class Assistant:
@@ -103,12 +133,12 @@ class Assistant:
         self._turn_count = 0
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
-    def load(self, state: TaskState | None = None, llm_folder: Path | None = None) -> None:
+    def load(self, state: CancelToken | None = None, llm_folder: Path | None = None) -> None:
         """Load the LLM (the media models load on first use). Raises :class:`ModelLoadError` with a readable reason."""
         state = state or TaskState()
         state.progress(0.05, "loading the language model")
         self.llm = load_llm(llm_folder or self.paths.chat_llm, self.settings.device, self.settings.dtype)
-        state.check()
+        check(state)
         self._loop = DecodeLoop(self.llm)
         self.media = MediaModels(self.paths.root, self.llm.device, seed=self.settings.seed)
         state.progress(1.0, "ready")
@@ -135,7 +165,7 @@ class Assistant:
             self._loop.reset()
 
     # -- a chat turn -------------------------------------------------------------------------------------------
-    def turn(self, request: TurnRequest, state: TaskState | None = None, forced_ids: Sequence[int] | None = None) -> Iterator[Event]:
+    def turn(self, request: TurnRequest, state: CancelToken | None = None, forced_ids: Sequence[int] | None = None) -> Iterator[Event]:
         """Run one chat turn, yielding events. ``forced_ids`` makes the LLM emit given ids (tests, benchmarks)."""
         state = state or TaskState()
         if self.llm is None:
@@ -144,12 +174,13 @@ class Assistant:
         if request.is_empty():
             yield TurnFailed("nothing to send: type something, speak, or drop a file")
             return
-        timings: dict[str, float] = {}
         start = time.perf_counter()
         if self.media is not None:
             self.media.release_idle(self.settings.image_idle_release_s)
         try:
-            user = self._user_message(request, timings)
+            encode_start = time.perf_counter()
+            user = self.user_message(request)
+            encoded = time.perf_counter()
         except user_facing_errors() as exc:
             yield TurnFailed(str(exc))
             return
@@ -160,10 +191,9 @@ class Assistant:
         prompt_ids, dropped = self._fit_context(user)
         if dropped:
             yield Notice(f"the conversation is long: the oldest {dropped} exchange(s) were left out of the model's memory")
-        settings = self._chat_settings(request)
-        out = _TurnOutput()
+        job = GenerationJob(prompt_ids, self._chat_settings(request), request, state, script=forced_ids, started=start)
         try:
-            yield from self.generate(prompt_ids, settings, request, state, out, timings, start, forced_ids)
+            out = yield from self.generate(job)
         except torch.cuda.OutOfMemoryError:  # pragma: no cover - needs a GPU
             yield TurnFailed("the GPU ran out of memory during this turn; try a shorter input or the CPU")
             return
@@ -175,7 +205,7 @@ class Assistant:
             yield TurnFailed(f"the reply failed ({type(exc).__name__}: {exc}); the conversation is unchanged")
             return
         self._store(user, out, cancelled=state.cancelled())
-        timings["total"] = time.perf_counter() - start
+        timings = {"encode_inputs": encoded - encode_start, **out.timings, "total": time.perf_counter() - start}
         if state.cancelled():
             yield TurnFailed("stopped", cancelled=True)
             return
@@ -195,28 +225,27 @@ class Assistant:
             del self.conversation.messages[:2]
             dropped += 1
 
-    def _user_message(self, request: TurnRequest, timings: dict[str, float]) -> list[Segment]:
+    def user_message(self, request: TurnRequest) -> list[Segment]:
+        """The user's turn as prompt segments: typed text stays text, media become unit spans."""
         assert self.media is not None
-        t = time.perf_counter()
-        images = [units_to_string("image", self._image_units(p)) for p in request.images]
-        music = [units_to_string("music", music_codes_to_units(self._music_codes(p))) for p in request.music]
-        speech = [units_to_string("speech", self._speech_file_units(p)) for p in request.speech_files]
+        images = [units_to_string("image", self.image_units(p)) for p in request.images]
+        music = [units_to_string("music", music_codes_to_units(self.music_codes(p))) for p in request.music]
+        speech = [units_to_string("speech", self.speech_file_units(p)) for p in request.speech_files]
         if request.speech is not None:
             if len(request.speech) < SPEECH_RATE // 10:
                 raise InputError("the recording is too short (under 0.1 s); hold the key while you speak")
             speech.append(units_to_string("speech", self.media.speech_units(request.speech)))
-        timings["encode_inputs"] = time.perf_counter() - t
         return interleaved_user_message(UserText(request.text.strip()), images=images, music=music, speech=speech)
 
-    def _image_units(self, path: Path) -> list[int]:
+    def image_units(self, path: Path) -> list[int]:
         assert self.media is not None
         return self.media.image_units(Path(path))
 
-    def _music_codes(self, path: Path) -> np.ndarray:
+    def music_codes(self, path: Path) -> np.ndarray:
         assert self.media is not None
         return self.media.music_codes(Path(path))
 
-    def _speech_file_units(self, path: Path) -> list[int]:
+    def speech_file_units(self, path: Path) -> list[int]:
         assert self.media is not None
         return self.media.speech_file_units(Path(path))
 
@@ -229,34 +258,27 @@ class Assistant:
         if seed is not None:
             seed += self._turn_count
         return dataclasses.replace(
-            base, force_modality=wants if wants in ("speech", "image", "music") else None, seed=seed
+            base, force_modality=wants if wants in OUTPUT_MODALITIES else None, seed=seed
         )
 
-    def _voice(self, request: TurnRequest):  # -> VoicePrompt | None
+    def _voice(self, request: TurnRequest) -> VoicePrompt | None:
         assert self.media is not None
         path = request.voice_prompt or self.settings.default_voice
         return self.media.voices.from_file(path) if path else None
 
     # -- generation shared by chat turns and base tasks ---------------------------------------------------------
-    def generate(
-        self,
-        prompt_ids: list[int],
-        settings: DecodeSettings,
-        request: TurnRequest,
-        state: TaskState,
-        out: _TurnOutput,
-        timings: dict[str, float],
-        start: float,
-        forced_ids: Sequence[int] | None,
-        label: str = "",
-    ) -> Iterator[Event]:
+    def generate(self, job: GenerationJob) -> Generator[Event, None, GenerationResult]:
+        """Run one generation, yielding its events; returns what it produced (``out = yield from ...``)."""
         assert self.llm is not None and self._loop is not None and self.media is not None
         self._turn_count += 1
+        settings, request, state, start = job.settings, job.request, job.state, job.started
+        out = GenerationResult()
+        timings = out.timings
         parser = sp.StreamParser(self.llm.tokenizer)
         speech: SpeechOutput | None = None
         chunk_index = 0
         finished_spans: list[sp.SpanFinished] = []
-        label = label or request.text or "reply"
+        label = job.label or request.text or "reply"
 
         def handle(events: list[sp.Event]) -> Iterator[Event]:
             nonlocal speech
@@ -286,7 +308,7 @@ class Assistant:
                 yield SpeechChunk(chunk, SPEECH_RATE, chunk_index)
                 chunk_index += 1
 
-        for token in self._loop.run(prompt_ids, settings, state, forced_ids):
+        for token in self._loop.run(job.prompt_ids, settings, state, job.strategy()):
             out.ids.append(token)
             yield from handle(parser.feed(token))
             if speech is not None:
@@ -324,8 +346,9 @@ class Assistant:
                     continue
                 logger.exception("%s output failed", span.modality)
                 yield Notice(f"the {span.modality} could not be produced: {exc}")
+        return out
 
-    def _render_image(self, units: Sequence[int], state: TaskState, label: str, timings: dict[str, float]) -> Event:
+    def _render_image(self, units: Sequence[int], state: CancelToken, label: str, timings: dict[str, float]) -> Event:
         assert self.media is not None
         t = time.perf_counter()
         image = self.media.image.decode(list(units), state=state, seed=self.settings.seed)
@@ -345,18 +368,17 @@ class Assistant:
         return MusicReady(path, MUSIC_RATE, len(wav) / MUSIC_RATE)
 
     # -- history -----------------------------------------------------------------------------------------------
-    def _store(self, user: list[Segment], out: _TurnOutput, cancelled: bool) -> None:
+    def _store(self, user: list[Segment], out: GenerationResult, cancelled: bool) -> None:
         """Append the turn as the reference would have stored it (": reply" with spaced units)."""
         assert self.llm is not None
         ids = list(out.ids)
-        if not ids or (cancelled and not out.text and not any(i >= 32004 for i in ids)):
+        if not ids or (cancelled and not out.text and not any(i >= FIRST_UNIT_ID for i in ids)):
             return  # nothing worth keeping
-        roles = {EXPECTED_IDS["[Human]"], EXPECTED_IDS["[MMGPT]"], EXPECTED_IDS["[AnyGPT]"]}
-        cut = next((k for k, i in enumerate(ids) if i in roles), len(ids))  # the model began another turn
-        ids = [i for i in ids[:cut] if i != 2]
-        if not ids or ids[-1] not in (EXPECTED_IDS["<eos>"], EXPECTED_IDS["<eom>"]):
-            ids.append(EXPECTED_IDS["<eos>"])
-        decoded = self.llm.tokenizer.decode([EXPECTED_IDS["[MMGPT]"], _COLON_ID] + ids)
+        cut = next((k for k, i in enumerate(ids) if i in ROLE_IDS), len(ids))  # the model began another turn
+        ids = [i for i in ids[:cut] if i != EOS_ID]
+        if not ids or ids[-1] not in (END_OF_MMGPT_ID, END_OF_MESSAGE_ID):
+            ids.append(END_OF_MMGPT_ID)
+        decoded = self.llm.tokenizer.decode([MMGPT_ID, COLON_ID] + ids)
         try:
             reply = chat_reply(decoded)
         except ReplyExtractionError:

@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from anygpt_desktop.engine.assistant import Assistant, InputError, _TurnOutput, user_facing_errors
+from anygpt_desktop.engine.assistant import Assistant, GenerationJob, InputError, user_facing_errors
 from anygpt_desktop.engine.decode_loop import DecodeSettings
 from anygpt_desktop.engine.events import Event, TurnDone, TurnFailed
 from anygpt_desktop.engine.requests import TurnRequest
 from anygpt_desktop.engine.sampling import SamplingParams
-from anygpt_desktop.engine.task_state import TaskState
-from anygpt_desktop.input_files import path_problem
+from anygpt_desktop.cancel import CancelToken, TaskState
+from anygpt_desktop.path_checks import path_problem
 from anygpt_desktop.protocol.cli_grammar import BaseLine
 from anygpt_desktop.protocol.decoding import effective_config
 from anygpt_desktop.protocol.instructions import choose_instruction
@@ -66,16 +66,16 @@ def _input_units(assistant: Assistant, line: BaseLine) -> str:
         raise InputError(problem)
     path = Path(line.data)
     if line.modality == "image":
-        return units_to_string("image", assistant._image_units(path))
+        return units_to_string("image", assistant.image_units(path))
     if line.modality == "speech":
-        return units_to_string("speech", assistant._speech_file_units(path))
-    return units_to_string("music", music_codes_to_units(assistant._music_codes(path)))
+        return units_to_string("speech", assistant.speech_file_units(path))
+    return units_to_string("music", music_codes_to_units(assistant.music_codes(path)))
 
 
 def run_base_task(
     assistant: Assistant,
     line: BaseLine,
-    state: TaskState | None = None,
+    state: CancelToken | None = None,
     rng: random.Random | None = None,
     forced_ids: Sequence[int] | None = None,
     instruction_index: int | None = None,
@@ -86,7 +86,6 @@ def run_base_task(
         yield TurnFailed("the models are not loaded yet")
         return
     start = time.perf_counter()
-    timings: dict[str, float] = {}
     try:
         if line.modality == "text":
             if not line.data.strip():
@@ -99,22 +98,21 @@ def run_base_task(
     except user_facing_errors() as exc:
         yield TurnFailed(str(exc))
         return
-    timings["encode_inputs"] = time.perf_counter() - start
+    encoded = time.perf_counter() - start
     prompt_ids = assistant.llm.tokenizer.encode(segments)
     request = TurnRequest(text=line.data if line.modality == "text" else Path(line.data).stem,
                           voice_prompt=Path(line.voice_prompt) if line.voice_prompt else None)
-    out = _TurnOutput()
+    settings = base_settings(line, assistant.settings.seed)
+    if assistant.settings.decode.max_new_tokens < settings.max_new_tokens:  # a cap the user set (--max-tokens)
+        settings = capped(settings, assistant.settings.decode.max_new_tokens)
+    job = GenerationJob(prompt_ids, settings, request, state, script=forced_ids, started=start)
     assistant.reset_cache()  # base tasks are independent prompts
     try:
-        settings = base_settings(line, assistant.settings.seed)
-        if assistant.settings.decode.max_new_tokens < settings.max_new_tokens:  # a cap the user set (--max-tokens)
-            settings = capped(settings, assistant.settings.decode.max_new_tokens)
-        yield from assistant.generate(prompt_ids, settings, request, state, out,
-                                      timings, start, forced_ids)
+        out = yield from assistant.generate(job)
     except user_facing_errors() as exc:
         yield TurnFailed(str(exc))
         return
-    timings["total"] = time.perf_counter() - start
+    timings = {"encode_inputs": encoded, **out.timings, "total": time.perf_counter() - start}
     if state.cancelled():
         yield TurnFailed("stopped", cancelled=True)
         return

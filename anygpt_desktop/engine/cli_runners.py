@@ -27,11 +27,11 @@ from anygpt_desktop.engine.events import (
     TurnDone,
     TurnFailed,
 )
-from anygpt_desktop.engine.layout import resolve_models_dir
+from anygpt_desktop.layout import resolve_models_dir
 from anygpt_desktop.engine.llm import ModelLoadError
 from anygpt_desktop.engine.requests import TurnRequest
-from anygpt_desktop.engine.task_state import TaskState
-from anygpt_desktop.input_files import path_problem
+from anygpt_desktop.cancel import TaskState
+from anygpt_desktop.path_checks import path_problem
 from anygpt_desktop.protocol.cli_grammar import ChatLine, LineError, parse_base_line, parse_chat_line
 
 logger = logging.getLogger(__name__)

@@ -25,9 +25,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Sequence
 
-from anygpt_desktop.engine.task_state import Cancelled
+from anygpt_desktop.cancel import Cancelled, CancelToken
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +36,6 @@ ProgressCallback = Callable[[int, "int | None"], None]
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _USER_AGENT = "anygpt-desktop-model-store/1"
-
-
-class CancelState(Protocol):
-    """Anything with ``cancelled()``, e.g. :class:`anygpt_desktop.engine.task_state.TaskState`."""
-
-    def cancelled(self) -> bool: ...
 
 
 class DownloadError(Exception):
@@ -70,10 +64,6 @@ class IntegrityError(DownloadError):
 
 class DiskFullError(DownloadError):
     """No space left on the device holding the models folder."""
-
-
-class DownloadCancelled(DownloadError, Cancelled):
-    """The cancel state asked to stop; the ``.part`` is kept for resuming (also a task_state.Cancelled)."""
 
 
 @dataclass(frozen=True)
@@ -178,7 +168,7 @@ def download_file(
     size: int | None = None,
     sha256: str | None = None,
     progress: ProgressCallback | None = None,
-    cancel: CancelState | None = None,
+    cancel: CancelToken | None = None,
     retries: int = 3,
     timeout: float = 30.0,
     backoff_s: float = 1.0,
@@ -222,7 +212,7 @@ def _download_one(
     size: int | None,
     expected_sha: str | None,
     progress: ProgressCallback | None,
-    cancel: CancelState | None,
+    cancel: CancelToken | None,
     retries: int,
     timeout: float,
     backoff_s: float,
@@ -233,7 +223,7 @@ def _download_one(
     failures = 0
     while True:
         if cancel is not None and cancel.cancelled():
-            raise DownloadCancelled(f"download of {dest.name} cancelled")
+            raise Cancelled(f"download of {dest.name} cancelled")  # the .part is kept for resuming
         try:
             complete = _fetch_into_part(url, part, info, progress, cancel, timeout, chunk_size)
         except _Transient as exc:
@@ -264,7 +254,7 @@ def _fetch_into_part(
     part: Path,
     info: _Attempt,
     progress: ProgressCallback | None,
-    cancel: CancelState | None,
+    cancel: CancelToken | None,
     timeout: float,
     chunk_size: int,
 ) -> bool:
@@ -349,7 +339,7 @@ def _fetch_into_part(
             with part.open(mode) as out:
                 while True:
                     if cancel is not None and cancel.cancelled():
-                        raise DownloadCancelled(f"download of {part.name[:-5]} cancelled")
+                        raise Cancelled(f"download of {part.name[:-5]} cancelled")  # the .part is kept
                     try:
                         block = response.read(chunk_size)
                     except (OSError, http.client.HTTPException) as exc:

@@ -1,7 +1,8 @@
 """The seam between the decode loop and whatever runs the LLM's forward pass.
 
 The loop (grammar, sampling, streaming, cancel) drives a :class:`DecodeBackend`; the eager Hugging Face model with a
-growing cache and a compiled static-cache model are two implementations, and tests compare their ids.
+growing cache (:class:`~anygpt_desktop.engine.eager_backend.EagerBackend`) and a compiled static-cache model are two
+implementations, and tests compare their ids. ``DecodeLoop(llm, backend)`` drives any of them.
 """
 
 from __future__ import annotations

@@ -12,13 +12,15 @@ from typing import Any, Mapping
 
 import torch
 
+from anygpt_desktop.protocol.vocab import BOS_ID, EOS_ID
+
 # fnlp/AnyGPT-chat config.json (spec §1.1), verbatim.
 ANYGPT_CHAT_CONFIG: dict[str, Any] = {
     "_name_or_path": "fnlp/AnyGPT-chat",
     "architectures": ["LlamaForCausalLM"],
     "attention_bias": False,
-    "bos_token_id": 1,
-    "eos_token_id": 2,
+    "bos_token_id": BOS_ID,
+    "eos_token_id": EOS_ID,
     "hidden_act": "silu",
     "hidden_size": 4096,
     "initializer_range": 0.02,

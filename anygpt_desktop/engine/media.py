@@ -6,14 +6,21 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from anygpt_desktop.audio.files import SPEECH_INPUT_MAX_SECONDS as MAX_SPEECH_INPUT_SECONDS  # 60 s = 3000 units
-from anygpt_desktop.engine.layout import ModelPaths
 from anygpt_desktop.engine.llm import ModelLoadError
+from anygpt_desktop.layout import ModelPaths
+
+if TYPE_CHECKING:
+    from anygpt_desktop.modalities.image.image_codec import ImageCodec
+    from anygpt_desktop.modalities.music.codec import EncodecMusic
+    from anygpt_desktop.modalities.speech.soundstorm import SoundStorm
+    from anygpt_desktop.modalities.speech.speechtokenizer import SpeechTokenizer
+    from anygpt_desktop.modalities.speech.voice import VoicePromptCache
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +37,11 @@ class MediaModels:
         self.device = device
         self.seed = seed
         self._lock = threading.Lock()
-        self._speechtokenizer: Any = None
-        self._soundstorm: Any = None
-        self._image: Any = None
-        self._music: Any = None
-        self._voices: Any = None
+        self._speechtokenizer: SpeechTokenizer | None = None
+        self._soundstorm: SoundStorm | None = None
+        self._image: ImageCodec | None = None
+        self._music: EncodecMusic | None = None
+        self._voices: VoicePromptCache | None = None
         self._image_used = 0.0
 
     def _require(self, path: Path, what: str) -> None:
@@ -45,7 +52,7 @@ class MediaModels:
         return torch.float16 if self.device.type == "cuda" else torch.float32
 
     @property
-    def speechtokenizer(self) -> Any:
+    def speechtokenizer(self) -> SpeechTokenizer:
         with self._lock:
             if self._speechtokenizer is None:
                 from anygpt_desktop.modalities.speech.speechtokenizer import load_speechtokenizer
@@ -59,7 +66,7 @@ class MediaModels:
             return self._speechtokenizer
 
     @property
-    def soundstorm(self) -> Any:
+    def soundstorm(self) -> SoundStorm:
         with self._lock:
             if self._soundstorm is None:
                 from anygpt_desktop.modalities.speech.soundstorm import load_soundstorm
@@ -69,7 +76,7 @@ class MediaModels:
             return self._soundstorm
 
     @property
-    def voices(self) -> Any:
+    def voices(self) -> VoicePromptCache:
         if self._voices is None:
             from anygpt_desktop.modalities.speech.voice import VoicePromptCache
 
@@ -77,7 +84,7 @@ class MediaModels:
         return self._voices
 
     @property
-    def image(self) -> Any:
+    def image(self) -> ImageCodec:
         self._image_used = time.monotonic()
         with self._lock:
             if self._image is None:
@@ -88,7 +95,7 @@ class MediaModels:
             return self._image
 
     @property
-    def music(self) -> Any:
+    def music(self) -> EncodecMusic:
         with self._lock:
             if self._music is None:
                 from anygpt_desktop.modalities.music.codec import EncodecMusic

@@ -2,7 +2,7 @@
 
 The manifest itself is data (``data/model_manifest.json``); this module reads it into small frozen dataclasses
 and builds download URLs. Destinations are relative to the models folder and follow
-:mod:`anygpt_desktop.engine.layout` (a test keeps the two in step).
+:mod:`anygpt_desktop.layout` (a test keeps the two in step).
 
 Hub files are fetched from ``{endpoint}/{repo}/resolve/{revision}/{path}``. The endpoint is
 ``$ANYGPT_HF_ENDPOINT``, else ``$HF_ENDPOINT``, else ``https://huggingface.co`` (tests point it at a local server).

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from anygpt_desktop.engine import downloader
-from anygpt_desktop.engine.downloader import CancelState, DownloadError, NotFoundError
+from anygpt_desktop.cancel import CancelToken
+from anygpt_desktop.engine.downloader import DownloadError, NotFoundError
 from anygpt_desktop.engine.model_manifest import Component, FileEntry, Manifest, load_manifest
 
 logger = logging.getLogger(__name__)
@@ -218,7 +219,7 @@ def _fetch(
     entry: FileEntry | None,
     report: DownloadReport,
     progress: FileProgress | None,
-    cancel: CancelState | None,
+    cancel: CancelToken | None,
     record: dict[str, dict],
     options: dict,
 ) -> None:
@@ -242,7 +243,7 @@ def _fetch_weights(
     comp: Component,
     report: DownloadReport,
     progress: FileProgress | None,
-    cancel: CancelState | None,
+    cancel: CancelToken | None,
     record: dict[str, dict],
     options: dict,
 ) -> None:
@@ -274,13 +275,14 @@ def download(
     include_base: bool = False,
     manifest: Manifest | None = None,
     progress: FileProgress | None = None,
-    cancel: CancelState | None = None,
+    cancel: CancelToken | None = None,
     retries: int = 3,
     backoff_s: float = 1.0,
     timeout: float = 30.0,
 ) -> DownloadReport:
     """Fetch every missing file of the named components (default: all required ones; ``include_base`` adds
-    the optional base model). Raises :class:`~.downloader.DownloadError` subclasses or :class:`ModelStoreError`."""
+    the optional base model). Raises :class:`~.downloader.DownloadError`
+    subclasses, :class:`ModelStoreError`, or :class:`~anygpt_desktop.cancel.Cancelled` (the ``.part`` is kept)."""
     root = Path(models_root)
     manifest = manifest or load_manifest()
     names = list(components) if components else [c.name for c in manifest.required()]

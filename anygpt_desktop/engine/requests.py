@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-OUTPUT_MODALITIES = ("text", "speech", "image", "music")
+from anygpt_desktop.protocol.kinds import Modality
+
+OUTPUT_MODALITIES: tuple[Modality, ...] = ("text", "speech", "image", "music")  # the choices a user has, in UI order
 
 
 @dataclass
@@ -25,7 +27,7 @@ class TurnRequest:
     images: list[Path] = field(default_factory=list)
     music: list[Path] = field(default_factory=list)
     voice_prompt: Path | None = None
-    output_modality: str | None = None
+    output_modality: Modality | None = None
 
     def is_empty(self) -> bool:
         return not (self.text.strip() or self.speech is not None or self.speech_files or self.images or self.music)

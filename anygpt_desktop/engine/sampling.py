@@ -31,13 +31,14 @@ class SamplingParams:
 
 
 def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
-    """HF's rule: for every id already in the sequence, divide a positive logit by ``penalty``, multiply a negative."""
+    """HF's rule: for every id already in the sequence, divide a positive logit by ``penalty``, multiply a negative.
+
+    ``seen`` is a bool ``[V]`` mask; a ``torch.where`` (not boolean indexing) keeps it free of host syncs.
+    """
     if penalty == 1.0:
         return logits
-    picked = logits[seen]
-    logits = logits.clone()
-    logits[seen] = torch.where(picked < 0, picked * penalty, picked / penalty)
-    return logits
+    penalised = torch.where(logits < 0, logits * penalty, logits / penalty)
+    return torch.where(seen, penalised, logits)
 
 
 def choose(
@@ -46,15 +47,16 @@ def choose(
     allowed: torch.Tensor | None,
     seen: torch.Tensor | None,
     generator: torch.Generator | None,
-) -> int:
-    """One id from a ``[V]`` float logits vector; ``allowed`` masks the ids the grammar permits."""
+) -> torch.Tensor:
+    """One id from a ``[V]`` float logits vector, as a 0-d long tensor on the logits' device (no host sync: the
+    caller makes the one device-to-host copy it needs). ``allowed`` masks the ids the grammar permits."""
     logits = logits.float()
     if allowed is not None:
         logits = logits.masked_fill(~allowed, float("-inf"))
     if seen is not None:
         logits = apply_repetition_penalty(logits, seen, params.repetition_penalty)
     if not params.do_sample:
-        return int(torch.argmax(logits))
+        return torch.argmax(logits)
     if params.temperature != 1.0:
         logits = logits / max(params.temperature, 1e-5)
     if params.top_k and params.top_k < logits.numel():
@@ -67,4 +69,4 @@ def choose(
         remove[-1] = False
         logits = logits.masked_fill(remove.scatter(0, order, remove), float("-inf"))
     probs = torch.softmax(logits, dim=-1)
-    return int(torch.multinomial(probs, 1, generator=generator))
+    return torch.multinomial(probs, 1, generator=generator)[0]

@@ -9,12 +9,17 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import torch
 
-from anygpt_desktop.engine.task_state import TaskState
+from anygpt_desktop.cancel import CancelToken
+
+if TYPE_CHECKING:
+    from anygpt_desktop.engine.media import MediaModels
+    from anygpt_desktop.modalities.speech.streaming import StreamSettings
+    from anygpt_desktop.modalities.speech.voice import VoicePrompt
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +29,14 @@ _END = object()
 class SpeechOutput:
     """One utterance: ``push`` units, ``poll`` finished audio, ``finish`` to flush and wait."""
 
-    def __init__(self, media: Any, voice: Any, state: TaskState, settings: Any = None, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        media: MediaModels,
+        voice: VoicePrompt | None,
+        state: CancelToken,
+        settings: StreamSettings | None = None,
+        seed: int | None = None,
+    ) -> None:
         from anygpt_desktop.modalities.speech.streaming import StreamSettings
 
         self._media = media

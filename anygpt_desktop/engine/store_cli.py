@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TextIO
 
 from anygpt_desktop.engine import model_store
-from anygpt_desktop.engine.downloader import DownloadCancelled, DownloadError, human_size
-from anygpt_desktop.engine.layout import resolve_models_dir
+from anygpt_desktop.cancel import Cancelled
+from anygpt_desktop.engine.downloader import DownloadError, human_size
+from anygpt_desktop.layout import resolve_models_dir
 from anygpt_desktop.engine.model_manifest import ManifestError, load_manifest
 from anygpt_desktop.engine.model_store import FileState, ModelStoreError
 
@@ -136,7 +137,7 @@ def cmd_download(args: argparse.Namespace) -> int:
         bar.finish()
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 130
-    except DownloadCancelled as exc:
+    except Cancelled as exc:
         bar.finish()
         print(f"cancelled: {exc}", file=sys.stderr)
         return 130

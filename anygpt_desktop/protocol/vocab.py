@@ -13,6 +13,9 @@ from pathlib import Path
 LLAMA_VOCAB_SIZE = 32000
 UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
 LLAMA_SPECIAL = {"<unk>": UNK_ID, "<s>": BOS_ID, "</s>": EOS_ID}
+FIRST_TEXT_ID = EOS_ID + 1  # the first SentencePiece piece after <unk>, <s>, </s>
+TEXT_ID_RANGE = (FIRST_TEXT_ID, LLAMA_VOCAB_SIZE)  # [start, end) of the plain text pieces
+COLON_ID = 584  # "▁:" in the LLaMA-2 pieces: a reply's prompt ends with "[MMGPT]" ":"
 
 HUMAN = "[Human]"
 MMGPT = "[MMGPT]"
@@ -63,6 +66,18 @@ CHAT_VOCAB_SIZE = LLAMA_VOCAB_SIZE + len(_LAYOUT)  # 53520
 
 UNIT_BASE_ID = {m: EXPECTED_IDS[unit_token(m, 0)] for m in MODALITY_ORDER}
 SPAN_IDS = {m: (EXPECTED_IDS[s], EXPECTED_IDS[e]) for m, (s, e) in SPAN_TAGS.items()}
+FIRST_UNIT_ID = UNIT_BASE_ID[MODALITY_ORDER[0]]  # every id from here on is a unit or a span/SFT tag, never text
+
+HUMAN_ID = EXPECTED_IDS[HUMAN]
+MMGPT_ID = EXPECTED_IDS[MMGPT]
+END_OF_HUMAN_ID = EXPECTED_IDS[END_OF_HUMAN]
+END_OF_MMGPT_ID = EXPECTED_IDS[END_OF_MMGPT]  # "<eos>": the chat turn's end
+END_OF_MESSAGE_ID = EXPECTED_IDS[END_OF_MESSAGE]
+ANYGPT_ID = EXPECTED_IDS[ANYGPT]
+RESPONSE_SEP_ID = EXPECTED_IDS[RESPONSE_SEP]
+INSTRUCTION_SEP_ID = EXPECTED_IDS[INSTRUCTION_SEP]
+ROLE_IDS = (HUMAN_ID, MMGPT_ID, ANYGPT_ID)  # a role marker in a reply means the model began another turn
+END_OF_TURN_IDS = (END_OF_MMGPT_ID, END_OF_MESSAGE_ID, EOS_ID)  # any of these ends a generated turn
 # the smallest vocabulary we can run: every modality the inference code uses (image, speech, music) and the chat
 # roles; the base model may lack the four SFT tokens (spec §1.3, UNCERTAIN), so they are optional.
 MIN_VOCAB_SIZE = EXPECTED_IDS["<eomu>"] + 1

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from anygpt_desktop.engine.layout import ENCODEC_32K
+from anygpt_desktop.layout import ENCODEC_32K
 from anygpt_desktop.modalities.music.manifest import ENCODEC_32KHZ_CONFIG, build_config, to_released_names
 
 logger = logging.getLogger(__name__)

@@ -16,8 +16,9 @@ from typing import Any
 
 import torch
 
-from anygpt_desktop.engine.layout import CHAT_LLM
+from anygpt_desktop.layout import CHAT_LLM
 from anygpt_desktop.engine.llm_manifest import ANYGPT_CHAT_CONFIG
+from anygpt_desktop.protocol.vocab import BOS_ID, EOS_ID, UNK_ID
 from anygpt_desktop.tiny_kit import added_tokens
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ TINY_LLM_CONFIG: dict[str, Any] = {
     "num_hidden_layers": 2,
     "num_key_value_heads": 4,
 }
-GENERATION_CONFIG: dict[str, Any] = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0}
+GENERATION_CONFIG: dict[str, Any] = {"bos_token_id": BOS_ID, "eos_token_id": EOS_ID, "pad_token_id": UNK_ID}
 
 
 def _write_json(path: Path, obj: Any) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from anygpt_desktop.engine.layout import EVA_VIT_G, SEED_QUANTIZER
+from anygpt_desktop.layout import EVA_VIT_G, SEED_QUANTIZER
 from anygpt_desktop.modalities.image.seed_model import EvaConfig, EvaViT, SeedConfig, SeedQuantizer
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from anygpt_desktop.engine.layout import SOUNDSTORM_CKPT, SPEECHTOKENIZER_CKPT, SPEECHTOKENIZER_CONFIG
+from anygpt_desktop.layout import SOUNDSTORM_CKPT, SPEECHTOKENIZER_CKPT, SPEECHTOKENIZER_CONFIG
 
 TINY_SPEECHTOKENIZER = {
     "n_filters": 4,

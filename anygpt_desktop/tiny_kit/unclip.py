@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from anygpt_desktop.engine.layout import UNCLIP
+from anygpt_desktop.layout import UNCLIP
 from anygpt_desktop.modalities.image import unclip_manifest as real
 
 logger = logging.getLogger(__name__)

@@ -18,15 +18,25 @@ from anygpt_desktop.engine.events import (
     TurnFailed,
 )
 from anygpt_desktop.engine.requests import TurnRequest
-from anygpt_desktop.engine.task_state import TaskState
+from anygpt_desktop.cancel import TaskState
+from anygpt_desktop.protocol.vocab import (
+    END_OF_HUMAN_ID,
+    END_OF_MMGPT_ID,
+    HUMAN_ID,
+    LLAMA_VOCAB_SIZE,
+    SPAN_IDS,
+    UNIT_BASE_ID,
+    UNIT_COUNT,
+)
 
 pytestmark = pytest.mark.slow
 
-SOSP, EOSP, SOIM, EOIM, SOMU, EOMU, EOS = 41222, 41223, 40196, 40197, 49416, 49417, 32003
+(SOSP, EOSP), (SOIM, EOIM), (SOMU, EOMU) = SPAN_IDS["speech"], SPAN_IDS["image"], SPAN_IDS["music"]
+EOS = END_OF_MMGPT_ID
 
 
 def speech_ids(n):
-    return [SOSP] + [40198 + (7 * k) % 1024 for k in range(n)] + [EOSP]
+    return [SOSP] + [UNIT_BASE_ID["speech"] + (7 * k) % UNIT_COUNT["speech"] for k in range(n)] + [EOSP]
 
 
 def text_ids(assistant, text):
@@ -65,7 +75,7 @@ def test_spoken_turn_with_transcript_text_and_streamed_speech(assistant, voice_l
 
 
 def test_image_reply_is_drawn_at_the_pipeline_size(assistant):
-    forced = [SOIM] + [32004 + (37 * k) % 8192 for k in range(32)] + [EOIM, EOS]
+    forced = [SOIM] + [UNIT_BASE_ID["image"] + (37 * k) % UNIT_COUNT["image"] for k in range(32)] + [EOIM, EOS]
     events = run(assistant, TurnRequest(text="Draw a cat.", output_modality="image"), forced)
     ready = [e for e in events if isinstance(e, ImageReady)]
     assert len(ready) == 1
@@ -76,7 +86,7 @@ def test_image_reply_is_drawn_at_the_pipeline_size(assistant):
 
 def test_music_reply_is_32k_and_whole_frames(assistant):
     frames = 10
-    units = [41224 + 2048 * (k % 4) + (k * 13) % 2048 for k in range(4 * frames)]
+    units = [UNIT_BASE_ID["music"] + 2048 * (k % 4) + (k * 13) % 2048 for k in range(4 * frames)]
     events = run(assistant, TurnRequest(text="Play jazz", output_modality="music"), [SOMU] + units + [EOMU, EOS])
     music = [e for e in events if isinstance(e, MusicReady)][0]
     data, rate = sf.read(music.path)
@@ -100,8 +110,8 @@ def test_typed_control_tokens_stay_text(assistant):
     assistant.clear()
     run(assistant, TurnRequest(text="<sosp><🗣️5><eosp> [Human]: hi<eoh>"), text_ids(assistant, "ok") + [EOS])
     ids = assistant.llm.tokenizer.encode(assistant.conversation.render(None)[:-1])
-    user_ids = ids[ids.index(32000) + 1 : ids.index(32002)]
-    assert all(i < 32000 for i in user_ids)
+    user_ids = ids[ids.index(HUMAN_ID) + 1 : ids.index(END_OF_HUMAN_ID)]
+    assert all(i < LLAMA_VOCAB_SIZE for i in user_ids)
 
 
 def test_failed_input_leaves_no_trace(assistant, tmp_path):
@@ -143,7 +153,7 @@ def test_save_and_restore_history(assistant, loaded_assistant_factory):
 
 
 def test_idle_image_models_are_released(assistant):
-    forced = [SOIM] + [32004 + k for k in range(32)] + [EOIM, EOS]
+    forced = [SOIM] + [UNIT_BASE_ID["image"] + k for k in range(32)] + [EOIM, EOS]
     run(assistant, TurnRequest(text="draw", output_modality="image"), forced)
     codec = assistant.media._image
     assert codec is not None
@@ -176,7 +186,7 @@ def test_an_internal_failure_mid_turn_keeps_history_and_the_cache_usable(assista
     def broken(*args, **kwargs):
         raise RuntimeError("simulated device failure")
 
-    monkeypatch.setattr(assistant._loop, "_forward", broken)
+    monkeypatch.setattr(assistant._loop.backend, "_forward", broken)
     events = run(assistant, TurnRequest(text="second"), text_ids(assistant, "Two.") + [EOS])
     assert isinstance(events[-1], TurnFailed) and "simulated device failure" in events[-1].reason
     assert [m.text for m in assistant.conversation.messages] == before

@@ -3,9 +3,19 @@
 import pytest
 
 from anygpt_desktop.engine.decode_loop import DecodeLoop, DecodeSettings
+from anygpt_desktop.engine.decode_strategies import ScriptedIds
 from anygpt_desktop.engine.sampling import SamplingParams
 from anygpt_desktop.protocol.prompts import Conversation, interleaved_user_message
 from anygpt_desktop.protocol.stream_parser import StreamParser
+from anygpt_desktop.protocol.vocab import (
+    ANYGPT_ID,
+    END_OF_HUMAN_ID,
+    END_OF_TURN_IDS,
+    HUMAN_ID,
+    LLAMA_VOCAB_SIZE,
+    MMGPT_ID,
+    UNIT_BASE_ID,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +58,7 @@ def test_no_units_outside_spans_and_no_role_markers(llm):
     ids = list(loop.run(_prompt(llm), DecodeSettings(max_text_tokens=60, seed=1)))
     parser = _parse(llm, ids)
     assert not [d for d in parser.diagnostics if d.code in ("stray_token", "stray_end_tag", "new_turn")]
-    assert all(i not in (32000, 32001, 32002, 53517) for i in ids)
+    assert all(i not in (HUMAN_ID, MMGPT_ID, END_OF_HUMAN_ID, ANYGPT_ID) for i in ids)
 
 
 def test_seeded_runs_repeat(llm):
@@ -73,7 +83,7 @@ def test_kv_cache_across_turns_gives_the_same_tokens_as_a_fresh_run(llm):
 
 
 def test_cancel_stops_between_tokens(llm):
-    from anygpt_desktop.engine.task_state import TaskState
+    from anygpt_desktop.cancel import TaskState
 
     state = TaskState()
     loop = DecodeLoop(llm)
@@ -88,7 +98,7 @@ def test_cancel_stops_between_tokens(llm):
 def test_forced_ids_must_respect_the_grammar(llm):
     loop = DecodeLoop(llm)
     with pytest.raises(ValueError, match="not allowed"):
-        list(loop.run(_prompt(llm), DecodeSettings(), forced_ids=[40198]))  # a speech unit outside a span
+        list(loop.run(_prompt(llm), DecodeSettings(), strategy=ScriptedIds([UNIT_BASE_ID["speech"]])))  # a speech unit outside a span
 
 
 def test_beam_sampling_option_for_text_replies(llm):
@@ -96,7 +106,7 @@ def test_beam_sampling_option_for_text_replies(llm):
     settings = DecodeSettings(text=SamplingParams.from_reference("chat"), text_beams=5, max_text_tokens=8, seed=0)
     ids = list(loop.run(_prompt(llm), settings))
     assert 1 <= len(ids) <= 9
-    assert all(i < 32000 or i in (32003, 53516, 2) for i in ids)  # text and end tags only
+    assert all(i < LLAMA_VOCAB_SIZE or i in END_OF_TURN_IDS for i in ids)  # text and end tags only
     parser = _parse(llm, ids)
     assert not parser.spans
 
@@ -106,3 +116,24 @@ def test_spoken_replies_have_a_minimum_length(llm):
     parser = _parse(llm, list(DecodeLoop(llm).run(_prompt(llm), settings)))
     speech = [s for s in parser.spans if s.modality == "speech"]
     assert speech and all(30 <= len(s.units) <= 60 for s in speech)
+
+
+def test_a_failure_inside_the_turn_resets_the_backend(llm):
+    from anygpt_desktop.engine.eager_backend import EagerBackend
+
+    backend = EagerBackend(llm)
+    real_step, calls = backend.step, []
+
+    def failing_step(token):
+        calls.append(token)
+        if len(calls) == 3:
+            raise RuntimeError("device lost")
+        return real_step(token)
+
+    backend.step = failing_step
+    loop = DecodeLoop(llm, backend)
+    with pytest.raises(RuntimeError, match="device lost"):
+        list(loop.run(_prompt(llm), DecodeSettings(max_text_tokens=20, seed=0)))
+    assert backend.cached_ids() == []  # the next turn recomputes its whole prompt
+    list(loop.run(_prompt(llm), DecodeSettings(max_text_tokens=3, seed=0)))
+    assert loop.last_stats.cached_tokens == 0 and len(backend.cached_ids()) > 0

@@ -11,10 +11,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _store_server import FileServer, free_port, payload, sha256  # noqa: E402
 
+from anygpt_desktop.cancel import Cancelled  # noqa: E402
 from anygpt_desktop.engine import downloader  # noqa: E402
 from anygpt_desktop.engine.downloader import (  # noqa: E402
     DiskFullError,
-    DownloadCancelled,
     IntegrityError,
     NetworkError,
     NotFoundError,
@@ -146,12 +146,15 @@ class _CancelAfter:
         self.polls -= 1
         return self.polls < 0
 
+    def progress(self, fraction: float, message: str = "") -> None:
+        pass
+
 
 def test_cancel_stops_and_keeps_part_for_resume(server: FileServer, tmp_path: Path) -> None:
     data = payload(80_000, seed=7)
     url = server.add("/c.bin", data)
     dest = tmp_path / "c.bin"
-    with pytest.raises(DownloadCancelled):
+    with pytest.raises(Cancelled):
         download_file(url, dest, cancel=_CancelAfter(4), **FAST)
     assert not dest.exists()
     kept = part_path(dest).stat().st_size
@@ -226,7 +229,7 @@ def test_resume_through_a_hub_redirect_keeps_the_range(server: FileServer, tmp_p
 
 
 def test_task_state_cancel_is_honoured(server: FileServer, tmp_path: Path) -> None:
-    from anygpt_desktop.engine.task_state import Cancelled, TaskState
+    from anygpt_desktop.cancel import Cancelled, TaskState
 
     url = server.add("/t.bin", payload(1000))
     state = TaskState()

@@ -11,7 +11,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _store_server import FileServer, payload, sha256  # noqa: E402
 
-from anygpt_desktop.engine import layout, model_store  # noqa: E402
+from anygpt_desktop import layout  # noqa: E402
+from anygpt_desktop.engine import model_store  # noqa: E402
 from anygpt_desktop.engine.downloader import NotFoundError, part_path  # noqa: E402
 from anygpt_desktop.engine.model_manifest import (  # noqa: E402
     ManifestError,

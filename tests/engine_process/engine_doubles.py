@@ -16,7 +16,7 @@ from typing import Iterator
 from anygpt_desktop.engine.assistant import Assistant
 from anygpt_desktop.engine.events import Event, SpeechChunk, TextDelta, TranscriptDelta
 from anygpt_desktop.engine.requests import TurnRequest
-from anygpt_desktop.engine.task_state import TaskState
+from anygpt_desktop.cancel import TaskState
 
 HOLD_LIMIT_S = 600.0
 DOUBLES = "engine_doubles:build"  # tests/engine_process is on sys.path, which the spawned engine inherits

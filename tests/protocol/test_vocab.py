@@ -95,3 +95,20 @@ def test_tokenizer_config_only_folder(tmp_path, reference_dir):
 def test_empty_folder(tmp_path):
     with pytest.raises(VocabularyError, match="neither added_tokens.json nor tokenizer_config.json"):
         Vocabulary.from_folder(tmp_path)
+
+
+def test_named_ids_pin_the_layout():
+    from anygpt_desktop.protocol import vocab
+
+    assert (vocab.UNK_ID, vocab.BOS_ID, vocab.EOS_ID) == (0, 1, 2)
+    assert vocab.TEXT_ID_RANGE == (3, 32000) and vocab.FIRST_TEXT_ID == 3
+    assert vocab.COLON_ID == 584
+    assert vocab.FIRST_UNIT_ID == 32004
+    assert (vocab.HUMAN_ID, vocab.MMGPT_ID, vocab.END_OF_HUMAN_ID, vocab.END_OF_MMGPT_ID) == (32000, 32001, 32002, 32003)
+    assert (vocab.END_OF_MESSAGE_ID, vocab.ANYGPT_ID, vocab.RESPONSE_SEP_ID, vocab.INSTRUCTION_SEP_ID) == (
+        53516, 53517, 53518, 53519)
+    assert vocab.ROLE_IDS == (32000, 32001, 53517)
+    assert vocab.END_OF_TURN_IDS == (32003, 53516, 2)
+    assert vocab.UNIT_BASE_ID == {"image": 32004, "speech": 40198, "music": 41224, "audio": 49418}
+    assert vocab.SPAN_IDS == {"image": (40196, 40197), "speech": (41222, 41223), "music": (49416, 49417),
+                              "audio": (53514, 53515)}

@@ -9,6 +9,16 @@ import torch
 
 from anygpt_desktop.tiny_kit import added_tokens, make_tiny
 from anygpt_desktop.tiny_kit.llm import TINY_LLM_CONFIG, write_tiny_llm
+from anygpt_desktop.protocol.vocab import (
+    BOS_ID,
+    END_OF_HUMAN_ID,
+    EOS_ID,
+    EXPECTED_IDS,
+    HUMAN_ID,
+    LLAMA_VOCAB_SIZE,
+    SPAN_IDS,
+    UNIT_BASE_ID,
+)
 
 
 @pytest.fixture(scope="module")
@@ -19,12 +29,9 @@ def llm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_added_token_layout_matches_spec() -> None:
     tokens = added_tokens.added_token_strings()
-    ids = {tok: 32000 + i for i, tok in enumerate(tokens)}
+    ids = {tok: LLAMA_VOCAB_SIZE + i for i, tok in enumerate(tokens)}
     assert len(tokens) == 21520 and added_tokens.vocab_size() == 53520
-    assert ids["[Human]"] == 32000 and ids["<eos>"] == 32003
-    assert ids["<\U0001f4400>"] == 32004 and ids["<soim>"] == 40196
-    assert ids["<\U0001f5e3\ufe0f0>"] == 40198 and ids["<sosp>"] == 41222
-    assert ids["<\U0001f3b60>"] == 41224 and ids["<\U0001f3b68191>"] == 49415 and ids["<eomu>"] == 49417
+    assert ids == EXPECTED_IDS  # the kit writes the protocol's layout (whose values tests/protocol pins)
     assert ids["<\U0001f4424095>"] == 53513 and ids["<eoau>"] == 53515
     assert tokens[-4:] == ["<eom>", "[AnyGPT]", "<-Res->", "<-Ins->"]
     assert len("\U0001f5e3\ufe0f".encode("utf-8")) == 7
@@ -62,14 +69,14 @@ def test_transformers_loads_model_and_tokenizer(llm_dir: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(llm_dir)
     assert isinstance(tokenizer, LlamaTokenizer)
     assert len(tokenizer) == 53520
-    assert tokenizer.convert_tokens_to_ids("<sosp>") == 41222
-    assert tokenizer.convert_tokens_to_ids("<\U0001f3b62048>") == 41224 + 2048
+    assert tokenizer.convert_tokens_to_ids("<sosp>") == SPAN_IDS["speech"][0]
+    assert tokenizer.convert_tokens_to_ids("<\U0001f3b62048>") == UNIT_BASE_ID["music"] + 2048
     ids = tokenizer("[Human]: hi<eoh>").input_ids
-    assert ids[:2] == [1, 32000] and ids[-1] == 32002
+    assert ids[:2] == [BOS_ID, HUMAN_ID] and ids[-1] == END_OF_HUMAN_ID
     with torch.no_grad():
         logits = model(torch.tensor([ids])).logits
     assert logits.shape == (1, len(ids), 53520) and torch.isfinite(logits).all()
-    assert model.generation_config.eos_token_id == 2 and model.generation_config.pad_token_id == 0
+    assert model.generation_config.eos_token_id == EOS_ID and model.generation_config.pad_token_id == 0
 
 
 def test_same_seed_same_bytes_other_seed_other_weights(tmp_path: Path, llm_dir: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from anygpt_desktop.engine.layout import ModelPaths
+from anygpt_desktop.layout import ModelPaths
 from anygpt_desktop.modalities.image.seed_model import eva_config_from_state, seed_config_from_state
 from anygpt_desktop.modalities.image.seed_tokenizer import SeedTokenizer
 from anygpt_desktop.tiny_kit import WRITERS

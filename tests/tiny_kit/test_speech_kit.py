@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from anygpt_desktop.engine.layout import SOUNDSTORM_CKPT, SPEECHTOKENIZER_CKPT, SPEECHTOKENIZER_CONFIG, ModelPaths
+from anygpt_desktop.layout import SOUNDSTORM_CKPT, SPEECHTOKENIZER_CKPT, SPEECHTOKENIZER_CONFIG, ModelPaths
 from anygpt_desktop.modalities.speech.soundstorm import load_soundstorm
 from anygpt_desktop.modalities.speech.speechtokenizer import load_speechtokenizer
 from anygpt_desktop.tiny_kit.speech import write_tiny_soundstorm, write_tiny_speechtokenizer

@@ -8,9 +8,10 @@ from typing import Sequence
 
 from PIL import Image
 
-from anygpt_desktop.engine.layout import ModelPaths
+from anygpt_desktop.layout import ModelPaths
+from anygpt_desktop.cancel import CancelToken
 from anygpt_desktop.modalities.image.seed_tokenizer import SeedTokenizer
-from anygpt_desktop.modalities.image.unclip import JobState, UnclipDecoder
+from anygpt_desktop.modalities.image.unclip import UnclipDecoder
 
 
 class ImageCodec:
@@ -25,7 +26,7 @@ class ImageCodec:
         """An image (PIL, path or bytes) -> its 32 unit ids (``ImageInputError`` for unusable input)."""
         return self.tokenizer.encode(image)
 
-    def decode(self, ids: Sequence[int], state: JobState | None = None, seed: int | None = None) -> Image.Image:
+    def decode(self, ids: Sequence[int], state: CancelToken | None = None, seed: int | None = None) -> Image.Image:
         """32 unit ids -> an RGB image of the unCLIP model's size (``ImageUnitsError`` for a wrong count)."""
         embeds = self.tokenizer.image_embeds(list(ids))
         return self.decoder.decode(embeds, state=state, seed=seed)

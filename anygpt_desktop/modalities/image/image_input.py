@@ -65,7 +65,7 @@ def open_image(source: str | os.PathLike[str] | bytes | BinaryIO, max_pixels: in
     """Open ``source`` (path, bytes or binary file) as an upright RGB image, or raise ``ImageInputError``."""
     name = "the image"
     if isinstance(source, (str, os.PathLike)):
-        from anygpt_desktop.input_files import path_problem
+        from anygpt_desktop.path_checks import path_problem
 
         path = Path(source)
         name = path.name

@@ -26,6 +26,7 @@ from anygpt_desktop.modalities.image.seed_model import (
     eva_config_from_state,
     seed_config_from_state,
 )
+from anygpt_desktop.protocol.vocab import UNIT_BASE_ID
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ IMAGE_SIZE = 224
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 UNITS_PER_IMAGE = 32
-IMAGE_UNIT_BASE_ID = 32004  # LLM id of <👀0> (spec §1.3)
+IMAGE_UNIT_BASE_ID = UNIT_BASE_ID["image"]  # LLM id of <👀0>
 SOIM, EOIM = "<soim>", "<eoim>"
 
 
@@ -66,7 +67,7 @@ def unit_string(ids: Sequence[int]) -> str:
 
 
 def llm_ids(ids: Sequence[int]) -> list[int]:
-    """LLM vocabulary ids of image units (32004 + k)."""
+    """LLM vocabulary ids of image units (``IMAGE_UNIT_BASE_ID + k``)."""
     return [IMAGE_UNIT_BASE_ID + int(k) for k in ids]
 
 
@@ -158,7 +159,7 @@ class SeedTokenizer:
 
     @classmethod
     def from_models_dir(cls, root: str | os.PathLike[str], **kwargs: object) -> "SeedTokenizer":
-        from anygpt_desktop.engine.layout import ModelPaths
+        from anygpt_desktop.layout import ModelPaths
 
         paths = ModelPaths(Path(root))
         return cls(paths.seed_quantizer, paths.eva_vit_g, **kwargs)  # type: ignore[arg-type]

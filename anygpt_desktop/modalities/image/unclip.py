@@ -14,10 +14,15 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import torch
 from PIL import Image
+
+from anygpt_desktop.cancel import Cancelled, CancelToken
+
+if TYPE_CHECKING:
+    from diffusers import StableUnCLIPImg2ImgPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -26,24 +31,12 @@ NUM_STEPS = 20
 NOISE_LEVEL = 0
 
 
-class JobState(Protocol):
-    """What a long job reads and reports: cancellation and progress in [0, 1]."""
-
-    def cancelled(self) -> bool: ...
-
-    def progress(self, fraction: float) -> None: ...
-
-
 class UnclipError(RuntimeError):
     """The image decoder cannot run (base class)."""
 
 
 class UnclipOutOfMemory(UnclipError):
     """The diffusion model does not fit in the device's free memory."""
-
-
-class ImageDecodeCancelled(Exception):
-    """The user cancelled the image decode."""
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -101,7 +94,7 @@ class UnclipDecoder:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype = dtype or (torch.float16 if self.device.type == "cuda" else torch.float32)
         self.seed = seed
-        self._pipe: Any = None
+        self._pipe: StableUnCLIPImg2ImgPipeline | None = None
         self._session_latents: torch.Tensor | None = None
         self._lock = threading.Lock()
 
@@ -109,14 +102,14 @@ class UnclipDecoder:
     def loaded(self) -> bool:
         return self._pipe is not None
 
-    def load(self) -> Any:
+    def load(self) -> StableUnCLIPImg2ImgPipeline:
         """Load the pipeline (once); raises ``UnclipError``/``UnclipOutOfMemory`` with a readable message."""
         with self._lock:
             if self._pipe is None:
                 self._pipe = self._load()
             return self._pipe
 
-    def _load(self) -> Any:
+    def _load(self) -> StableUnCLIPImg2ImgPipeline:
         from diffusers import StableUnCLIPImg2ImgPipeline
 
         if not (self.folder / "model_index.json").is_file():
@@ -194,14 +187,14 @@ class UnclipDecoder:
     def decode(
         self,
         image_embeds: torch.Tensor,
-        state: JobState | None = None,
+        state: CancelToken | None = None,
         seed: int | None = None,
         num_inference_steps: int = NUM_STEPS,
         guidance_scale: float = GUIDANCE_SCALE,
     ) -> Image.Image:
-        """Draw one image from ``image_embeds`` [1, 1024]; raises ``ImageDecodeCancelled`` when ``state`` cancels."""
+        """Draw one image from ``image_embeds`` [1, 1024]; raises :class:`~anygpt_desktop.cancel.Cancelled` when ``state`` cancels."""
         if state is not None and state.cancelled():
-            raise ImageDecodeCancelled("image generation cancelled")
+            raise Cancelled("image generation cancelled")
         pipe = self.load()
         embeds = torch.as_tensor(image_embeds).reshape(1, -1).to(self.device, self.dtype)
         latents = self._latents(seed).to(self.device, self.dtype)
@@ -215,7 +208,7 @@ class UnclipDecoder:
                 return
             state.progress(min(1.0, (step + 1) / total))
             if state.cancelled():
-                raise ImageDecodeCancelled("image generation cancelled")
+                raise Cancelled("image generation cancelled")
 
         try:
             with torch.inference_mode():
@@ -230,7 +223,7 @@ class UnclipDecoder:
                     callback=on_step,
                     callback_steps=1,
                 )
-        except ImageDecodeCancelled:
+        except Cancelled:
             raise
         except Exception as exc:
             if _is_oom(exc):

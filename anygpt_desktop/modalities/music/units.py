@@ -2,7 +2,7 @@
 
 Codes are ``[4, frames]`` (codebook l, frame t). They are flattened **frame-major**: for each frame, the four codebooks
 in order, with value ``c[l][t] + 2048 * l`` (so codebook l owns the values ``2048*l .. 2048*l + 2047``). The LLM id of a
-value is ``41224 + value`` and its token text is ``<🎶value>``.
+value is ``UNIT_BASE_ID["music"] + value`` and its token text is ``<🎶value>``.
 
 The inverse is strict by default: a span must be whole frames and every value must sit in its codebook's range for
 its position. ``lenient=True`` reproduces the reference decoder instead (``value % 2048``, a trailing partial frame
@@ -18,11 +18,12 @@ import numpy as np
 
 from anygpt_desktop.modalities.music.errors import MusicUnitError
 from anygpt_desktop.protocol.units import UnitSpanError, music_codes_to_units, music_units_to_codes
+from anygpt_desktop.protocol.vocab import UNIT_BASE_ID
 
 NUM_CODEBOOKS = 4
 CODEBOOK_SIZE = 2048
 NUM_VALUES = NUM_CODEBOOKS * CODEBOOK_SIZE  # 8192 music unit tokens
-MUSIC_UNIT_BASE_ID = 41224  # id of <🎶0>
+MUSIC_UNIT_BASE_ID = UNIT_BASE_ID["music"]  # id of <🎶0>
 MUSIC_EMOJI = "\U0001f3b6"  # 🎶
 START_TAG, END_TAG = "<somu>", "<eomu>"
 FRAME_RATE = 50  # frames per second at 32 kHz (hop 640)
@@ -54,7 +55,7 @@ def values_to_codes(values: Iterable[int] | np.ndarray, lenient: bool = False) -
 
 
 def codes_to_llm_ids(codes: np.ndarray | Sequence[Sequence[int]]) -> list[int]:
-    """Codes ``[4, frames]`` → LLM ids ``41224 + value`` (without ``<somu>/<eomu>``)."""
+    """Codes ``[4, frames]`` → LLM ids ``MUSIC_UNIT_BASE_ID + value`` (without ``<somu>/<eomu>``)."""
     return [MUSIC_UNIT_BASE_ID + int(v) for v in codes_to_values(codes)]
 
 

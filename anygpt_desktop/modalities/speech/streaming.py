@@ -29,36 +29,19 @@ longer than these random ones; 32 frames leaves a margin over the 16 that alread
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Protocol, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
+from anygpt_desktop.cancel import CancelToken
 from anygpt_desktop.modalities.speech.errors import SpeechInputError
 from anygpt_desktop.modalities.speech.soundstorm import SoundStorm
 from anygpt_desktop.modalities.speech.speechtokenizer import HOP_LENGTH, SpeechTokenizer
 from anygpt_desktop.modalities.speech.voice import VoicePrompt
 
 logger = logging.getLogger(__name__)
-
-
-class CancelState(Protocol):
-    def cancelled(self) -> bool: ...
-
-
-class StreamCancel:
-    """A thread-safe cancel flag: ``cancel()`` from any thread, the generator stops before its next chunk."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    def cancelled(self) -> bool:
-        return self._event.is_set()
 
 
 @dataclass(frozen=True)
@@ -130,7 +113,7 @@ def stream_synthesis(
     units: Iterable[int | Sequence[int]],
     prompt: VoicePrompt | None = None,
     settings: StreamSettings = StreamSettings(),
-    cancel: CancelState | None = None,
+    cancel: CancelToken | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield float32 16 kHz audio chunks while ``units`` (single units or lists of new units) keep arriving.
 

@@ -8,6 +8,7 @@ import pytest
 
 from anygpt_desktop.modalities.image.image_codec import ImageCodec
 from anygpt_desktop.modalities.image.seed_tokenizer import llm_ids, unit_string
+from anygpt_desktop.protocol.vocab import UNIT_BASE_ID
 
 PHOTO = Path(__file__).resolve().parents[2] / "data" / "cat_small.jpg"
 
@@ -20,7 +21,7 @@ def test_photo_round_trip(tiny_models: Path) -> None:
     assert len(set(ids)) > 8  # the tiny codebook spreads real images over many codes
     assert codec.encode(PHOTO.read_bytes()) == ids  # deterministic, path or bytes
     assert unit_string(ids).startswith("<soim><👀") and unit_string(ids).endswith("><eoim>")
-    assert min(llm_ids(ids)) >= 32004
+    assert min(llm_ids(ids)) >= UNIT_BASE_ID["image"]
 
     embeds = codec.tokenizer.image_embeds(ids)
     assert tuple(embeds.shape) == (1, 1024)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from anygpt_desktop.cancel import Cancelled
 from anygpt_desktop.modalities.image.unclip import (
-    ImageDecodeCancelled,
     UnclipDecoder,
     UnclipError,
     UnclipOutOfMemory,
@@ -26,7 +26,7 @@ class State:
     def cancelled(self) -> bool:
         return self.cancel_after is not None and len(self.seen) >= self.cancel_after
 
-    def progress(self, fraction: float) -> None:
+    def progress(self, fraction: float, message: str = "") -> None:
         self.seen.append(fraction)
 
 
@@ -78,10 +78,10 @@ def test_progress_reaches_one(decoder: UnclipDecoder, embeds: torch.Tensor) -> N
 
 def test_cancellation(decoder: UnclipDecoder, embeds: torch.Tensor) -> None:
     state = State(cancel_after=2)
-    with pytest.raises(ImageDecodeCancelled):
+    with pytest.raises(Cancelled):
         decoder.decode(embeds, state=state, num_inference_steps=STEPS)
     assert len(state.seen) == 2
-    with pytest.raises(ImageDecodeCancelled):
+    with pytest.raises(Cancelled):
         decoder.decode(embeds, state=State(cancel_after=0))
 
 

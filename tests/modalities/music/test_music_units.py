@@ -10,6 +10,7 @@ import pytest
 
 from anygpt_desktop.modalities.music import units
 from anygpt_desktop.modalities.music.errors import MusicUnitError
+from anygpt_desktop.protocol.vocab import SPAN_IDS, UNIT_BASE_ID
 
 CODES = np.array([[5, 6, 7], [0, 1, 2], [2047, 0, 9], [10, 11, 12]])
 
@@ -17,7 +18,7 @@ CODES = np.array([[5, 6, 7], [0, 1, 2], [2047, 0, 9], [10, 11, 12]])
 def test_flattening_is_frame_major_with_codebook_offsets() -> None:
     values = units.codes_to_values(CODES)
     assert values.tolist() == [5, 2048, 4096 + 2047, 6144 + 10, 6, 2049, 4096, 6155, 7, 2050, 4105, 6156]
-    assert units.codes_to_llm_ids(CODES)[:2] == [41224 + 5, 41224 + 2048]
+    assert units.codes_to_llm_ids(CODES)[:2] == [UNIT_BASE_ID["music"] + 5, UNIT_BASE_ID["music"] + 2048]
 
 
 def test_string_form_and_round_trips() -> None:
@@ -38,7 +39,7 @@ def test_strict_inverse_refuses_partial_frames_and_wrong_phase() -> None:
     with pytest.raises(MusicUnitError, match="0..8191"):
         units.values_to_codes([8192, 2048, 4096, 6144])
     with pytest.raises(MusicUnitError, match="not a music unit"):
-        units.llm_ids_to_codes([41222])
+        units.llm_ids_to_codes([SPAN_IDS["speech"][0]])
 
 
 def test_lenient_inverse_is_the_reference_rule() -> None:

@@ -19,7 +19,7 @@ def speech_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_speech(speech_models: Path):
-    from anygpt_desktop.engine.layout import ModelPaths
+    from anygpt_desktop.layout import ModelPaths
     from anygpt_desktop.modalities.speech.soundstorm import load_soundstorm
     from anygpt_desktop.modalities.speech.speechtokenizer import load_speechtokenizer
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from anygpt_desktop.cancel import TaskState
 from anygpt_desktop.modalities.speech.streaming import (
-    StreamCancel,
     StreamSettings,
     measure_decoder_seams,
     stream_synthesis,
@@ -50,7 +50,7 @@ def test_stream_yields_early_and_covers_all_units(tiny_speech) -> None:
 
 def test_stream_cancel_stops(tiny_speech) -> None:
     tokenizer, soundstorm = tiny_speech
-    cancel = StreamCancel()
+    cancel = TaskState()
     chunks = []
     for chunk in stream_synthesis(tokenizer, soundstorm, ([7] * 10 for _ in range(20)), cancel=cancel):
         chunks.append(chunk)
