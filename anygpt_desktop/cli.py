@@ -10,6 +10,9 @@ from typing import Callable, Sequence
 
 from anygpt_desktop.lazy import load_target
 
+# engine.llm.PRECISION_CHOICES, kept here so that parsing the command line does not import torch (a test compares them)
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8", "int4")
+
 logger = logging.getLogger(__name__)
 
 
@@ -89,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
         runner.add_argument("--output-dir", default="outputs", help="where images, speech and music are saved")
         runner.add_argument("--seed", type=int, default=None)
         runner.add_argument("--device", default=None, help="cuda, cpu or auto")
+        runner.add_argument("--precision", default=None, choices=PRECISIONS,
+                            help="LLM weights: auto (from the free memory), fp32, bf16, fp16, int8 or int4")
+        runner.add_argument("--decode", default=None, choices=["eager", "compiled"],
+                            help="decode step: compiled (static KV cache + torch.compile; the default on CUDA) or eager")
         runner.add_argument("--beams", type=int, default=1, help="text replies: beam sampling as the reference (5); no streaming")
         runner.add_argument("--max-tokens", type=int, default=None, help="cap every reply at this many tokens (text and units)")
         runner.set_defaults(func=_lazy(target))

@@ -22,6 +22,7 @@ import torch
 from anygpt_desktop.cancel import CancelToken, TaskState, check
 from anygpt_desktop.engine.decode_loop import DecodeLoop, DecodeSettings
 from anygpt_desktop.engine.decode_strategies import ScriptedIds, TokenStrategy
+from anygpt_desktop.engine.eager_backend import EagerBackend
 from anygpt_desktop.engine.events import (
     Event,
     ImageReady,
@@ -34,8 +35,8 @@ from anygpt_desktop.engine.events import (
     TurnDone,
     TurnFailed,
 )
-from anygpt_desktop.layout import ModelPaths
 from anygpt_desktop.engine.llm import LoadedLLM, ModelLoadError, load_llm
+from anygpt_desktop.engine.llm_backend import DecodeBackend
 from anygpt_desktop.engine.media import MUSIC_RATE, SPEECH_RATE, MediaModels
 from anygpt_desktop.engine.outputs import unique_path
 from anygpt_desktop.engine.requests import TurnRequest
@@ -46,6 +47,7 @@ from anygpt_desktop.protocol.prompts import Conversation, interleaved_user_messa
 from anygpt_desktop.protocol.reference_compat import ReplyExtractionError, chat_reply
 from anygpt_desktop.protocol.text_tokenizer import Segment, UserText
 from anygpt_desktop.protocol.units import music_codes_to_units, music_units_to_codes, units_to_string
+from anygpt_desktop.layout import ModelPaths
 from anygpt_desktop.protocol.vocab import (
     COLON_ID,
     END_OF_MESSAGE_ID,
@@ -82,7 +84,9 @@ def user_facing_errors() -> tuple[type[BaseException], ...]:
 @dataclass
 class AssistantSettings:
     device: str | None = None  # "cuda", "cpu" or None for automatic
-    dtype: str | None = None  # "float16", "bfloat16", "float32" or None for automatic
+    dtype: str | None = None  # "float16", "bfloat16", "float32": that float type (else ``precision`` decides)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 | int8 | int4 (auto: from the free VRAM/RAM, see memory_plan)
+    decode_mode: str | None = None  # "eager" | "compiled" (static KV cache, torch.compile); None: compiled on CUDA
     seed: int | None = None
     output_dir: Path | None = None  # default: <models>/../outputs
     default_voice: Path | None = None  # a recording used when a turn gives none; None = SoundStorm unprompted
@@ -131,17 +135,37 @@ class Assistant:
         self.media: MediaModels | None = None
         self._loop: DecodeLoop | None = None
         self._turn_count = 0
+        self._load_notices: list[str] = []  # said at the next turn (the load has no event stream)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def load(self, state: CancelToken | None = None, llm_folder: Path | None = None) -> None:
         """Load the LLM (the media models load on first use). Raises :class:`ModelLoadError` with a readable reason."""
         state = state or TaskState()
         state.progress(0.05, "loading the language model")
-        self.llm = load_llm(llm_folder or self.paths.chat_llm, self.settings.device, self.settings.dtype)
+        self.llm = load_llm(
+            llm_folder or self.paths.chat_llm, self.settings.device, self.settings.dtype, self.settings.precision
+        )
         check(state)
-        self._loop = DecodeLoop(self.llm)
+        self._loop = DecodeLoop(self.llm, self._backend(self.llm, state))
         self.media = MediaModels(self.paths.root, self.llm.device, seed=self.settings.seed)
         state.progress(1.0, "ready")
+
+    def _backend(self, llm: LoadedLLM, state: CancelToken) -> DecodeBackend:
+        """The forward pass the decode loop drives: Hugging Face's eager model, or the static-cache step compiled
+        with ``torch.compile`` (the default on CUDA). A compile failure falls back to the eager step, with a notice."""
+        from anygpt_desktop.engine.static_backend import default_decode_mode, make_backend
+
+        mode = self.settings.decode_mode or default_decode_mode(llm.device)
+        if mode == "eager":
+            return EagerBackend(llm)
+        state.progress(0.6, "compiling the decode step (once per model and GPU; cached afterwards)")
+        backend = make_backend(llm, mode, progress=lambda message, fraction: state.progress(0.6 + 0.35 * fraction, message))
+        if backend.compile_error:
+            self._load_notices.append(
+                f"the fast decode step could not be compiled ({backend.compile_error}); replies use the slower eager "
+                "step"
+            )
+        return backend
 
     @property
     def output_dir(self) -> Path:
@@ -175,6 +199,8 @@ class Assistant:
             yield TurnFailed("nothing to send: type something, speak, or drop a file")
             return
         start = time.perf_counter()
+        while self._load_notices:
+            yield Notice(self._load_notices.pop(0))
         if self.media is not None:
             self.media.release_idle(self.settings.image_idle_release_s)
         try:

@@ -98,6 +98,8 @@ def _print_events(events: Iterator[Event], out: TextIO) -> bool:
 def _assistant(args: argparse.Namespace) -> Assistant:
     settings = AssistantSettings(
         device=getattr(args, "device", None),
+        precision=getattr(args, "precision", None) or "auto",
+        decode_mode=getattr(args, "decode", None),
         seed=getattr(args, "seed", None),
         output_dir=Path(args.output_dir) if getattr(args, "output_dir", None) else None,
     )

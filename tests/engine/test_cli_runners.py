@@ -62,3 +62,10 @@ def test_bad_lines_and_missing_models_are_reported(tiny_models, tmp_path):
     assert "'photos' is a folder, not an image file" in proc.stdout
     proc = _run(["chat", "--models", str(tmp_path / "empty")], "hi\n", tmp_path)
     assert proc.returncode == 2 and "model manager" in proc.stderr
+
+
+def test_the_cli_offers_exactly_the_loader_precisions() -> None:
+    from anygpt_desktop.cli import PRECISIONS
+    from anygpt_desktop.engine.llm import PRECISION_CHOICES
+
+    assert PRECISIONS == PRECISION_CHOICES
