@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--full-size", action="store_true", help="full-size models with random weights")
     bench.add_argument("--llm-layers", type=int, default=None, help="bench turn --full-size: LLM depth (default 32)")
     bench.add_argument("--speech-seconds", type=float, default=None, help="bench turn: length of the spoken reply (default 10)")
+    bench.add_argument(
+        "--slow-producer", type=float, default=None, metavar="FACTOR",
+        help="bench turn: slow speech synthesis to at most 1/FACTOR of real time (a slow machine), e.g. 2",
+    )
     bench.set_defaults(func=_lazy("anygpt_desktop.bench:main"))
     return parser
 
