@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import random
+import re
 import sys
 from pathlib import Path
 from typing import Iterator, TextIO
@@ -34,6 +35,24 @@ from anygpt_desktop.protocol.cli_grammar import LineError, parse_base_line, pars
 
 logger = logging.getLogger(__name__)
 
+# The engine's model errors end with the window's way out; the command line names its own.
+_GUI_ADVICE = re.compile(
+    r"\s*[:;,]?\s*(?:download it in the model manager|open the model manager to download it)\.?\s*$", re.IGNORECASE
+)
+
+
+def cli_message(message: str, models_dir: Path | None = None) -> str:
+    """``message`` in the command line's terms: the model manager's advice becomes the CLI's ways out."""
+    if not _GUI_ADVICE.search(message):
+        return message
+    folder = f" --models {models_dir}" if models_dir is not None else ""
+    return (
+        f"{_GUI_ADVICE.sub('', message)}.\n"
+        f"  download the models:        anygpt-desktop models download{folder}\n"
+        "  use a folder that has them: --models DIR (or set ANYGPT_MODELS_DIR)\n"
+        "  try the tiny demo models:   --demo"
+    )
+
 
 def _lines(stream: TextIO, prompt: str) -> Iterator[str]:
     interactive = stream.isatty()
@@ -47,7 +66,7 @@ def _lines(stream: TextIO, prompt: str) -> Iterator[str]:
             yield line.rstrip("\n")
 
 
-def _print_events(events: Iterator[Event], out: TextIO) -> bool:
+def _print_events(events: Iterator[Event], out: TextIO, models_dir: Path | None = None) -> bool:
     """Print a turn's events; True if it succeeded."""
     ok = True
     wrote_text = False
@@ -63,14 +82,14 @@ def _print_events(events: Iterator[Event], out: TextIO) -> bool:
         elif isinstance(ev, ImageReady):
             print(f"\n[image] {ev.path} ({ev.width}x{ev.height})", file=out)
         elif isinstance(ev, Notice):
-            print(f"\n[note] {ev.message}", file=out)
+            print(f"\n[note] {cli_message(ev.message, models_dir)}", file=out)
         elif isinstance(ev, TurnDone):
             if ev.transcript:
                 print(f"\n[heard] {ev.transcript}", file=out)
             if wrote_text:
                 print(file=out)
         elif isinstance(ev, TurnFailed):
-            print(f"\n[error] {ev.reason}", file=out)
+            print(f"\n[error] {cli_message(ev.reason, models_dir)}", file=out)
             ok = False
     return ok
 
@@ -85,12 +104,17 @@ def _assistant(args: argparse.Namespace) -> Assistant:
     return Assistant(resolve_models_dir(getattr(args, "models", None)), settings=settings)
 
 
+def _models_flag(args: argparse.Namespace) -> Path | None:
+    """The folder to name in ``models download --models DIR`` (None: the default folder needs no flag)."""
+    return Path(args.models) if getattr(args, "models", None) else None
+
+
 def run_chat(args: argparse.Namespace, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     assistant = _assistant(args)
     try:
         assistant.load()
     except ModelLoadError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {cli_message(str(exc), _models_flag(args))}", file=sys.stderr)
         return 2
     failures = 0
     for raw in _lines(stdin, "you> "):
@@ -109,7 +133,7 @@ def run_chat(args: argparse.Namespace, stdin: TextIO = sys.stdin, stdout: TextIO
             voice_prompt=Path(line.voice_prompt) if line.voice_prompt else None,
             output_modality=line.output_modality if line.output_modality != "text" else None,
         )
-        if not _print_events(assistant.turn(request, TaskState()), stdout):
+        if not _print_events(assistant.turn(request, TaskState()), stdout, _models_flag(args)):
             failures += 1
     return 1 if failures else 0
 
@@ -117,13 +141,13 @@ def run_chat(args: argparse.Namespace, stdin: TextIO = sys.stdin, stdout: TextIO
 def run_base(args: argparse.Namespace, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     assistant = _assistant(args)
     folder = assistant.paths.base_llm if assistant.paths.base_llm.is_dir() else assistant.paths.chat_llm
-    if folder != assistant.paths.base_llm:
-        logger.warning("no AnyGPT-base model in %s: running the base tasks on the chat model", assistant.paths.root)
     try:
         assistant.load(llm_folder=folder)
     except ModelLoadError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {cli_message(str(exc), _models_flag(args))}", file=sys.stderr)
         return 2
+    if folder != assistant.paths.base_llm:
+        logger.warning("no AnyGPT-base model in %s: running the base tasks on the chat model", assistant.paths.root)
     rng = random.Random(getattr(args, "seed", None))
     failures = 0
     for raw in _lines(stdin, "task> "):
@@ -135,6 +159,6 @@ def run_base(args: argparse.Namespace, stdin: TextIO = sys.stdin, stdout: TextIO
             print(f"[error] {exc}", file=stdout)
             failures += 1
             continue
-        if not _print_events(run_base_task(assistant, line, TaskState(), rng), stdout):
+        if not _print_events(run_base_task(assistant, line, TaskState(), rng), stdout, _models_flag(args)):
             failures += 1
     return 1 if failures else 0
