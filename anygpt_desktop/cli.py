@@ -45,6 +45,59 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+CHAT_EPILOG = """\
+input: one turn per line on stdin (a "you>" prompt when stdin is a terminal); "quit" ends.
+  plain text                 a typed question, answered in text
+  the reference's line       task|text|output modality|voice prompt|images|speech files|music files
+                             (missing fields may be left off; lists are comma-separated; output modality
+                             text, speech, image or music; "interleaved|clear" forgets the conversation)
+
+examples:
+  echo 'What is the capital of France?' | anygpt-desktop chat --demo
+  echo 'interleaved|Describe this picture.|text||cat.jpg' | anygpt-desktop chat
+  echo 'interleaved||speech|||question.wav' | anygpt-desktop chat --output-dir out     (a spoken question, a spoken reply)
+  echo 'interleaved|Say hello.|speech|my_voice.wav' | anygpt-desktop chat              (reply in the voice of my_voice.wav)
+  echo 'interleaved|Compose a calm piano piece.|music' | anygpt-desktop chat
+"""
+
+BASE_EPILOG = """\
+input: one task per line on stdin: modality|to_modality|data[|voice prompt]; "quit" ends.
+  text|image|a cat on a sofa         text to image (PNG)      image|text|photo.jpg      image caption
+  text|speech|Hello there            text to speech (WAV)     speech|text|question.wav  speech recognition
+  text|music|a calm piano piece      text to music (WAV)      music|text|song.wav       music caption
+  the optional 4th field is a voice to speak in: text|speech|Hello there|my_voice.wav
+
+examples:
+  echo 'text|speech|Hello there' | anygpt-desktop base --demo --output-dir out
+  printf 'text|image|a red bicycle\\nspeech|text|question.wav\\n' | anygpt-desktop base --models ~/models
+
+The base tasks run on AnyGPT-base when the models folder has it (anygpt-desktop models download --base), else on
+the chat model.
+"""
+
+
+def _add_demo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--demo", action="store_true", default=argparse.SUPPRESS,
+                        help="use the tiny random demo models (written once into the user data folder)")
+
+
+def apply_demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """``--demo`` for a subcommand: point ``--models`` at the demo kit (written on first use), or refuse clearly."""
+    if not getattr(args, "demo", False) or getattr(args, "command", None) is None:
+        return  # the GUI and --self-test handle --demo themselves
+    command = args.command + (f" {args.models_command}" if args.command == "models" else "")
+    if command == "models download":
+        parser.error("--demo: the demo models are generated here, never downloaded "
+                     "(drop --demo to download the real models, or run: anygpt-desktop models make-tiny DIR)")
+    if command in ("models make-tiny", "verify-reference"):
+        parser.error(f"--demo does not apply to '{command}'")
+    if getattr(args, "models", None):
+        parser.error("--demo and --models exclude each other: the demo uses its own folder")
+    from anygpt_desktop.tiny_kit.demo import demo_models_dir, ensure_demo_kit
+
+    args.models = str(ensure_demo_kit(demo_models_dir()))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anygpt-desktop", description="AnyGPT Desktop voice assistant")
     parser.add_argument("--models", help="models folder (default: $ANYGPT_MODELS_DIR or the user data folder)")
@@ -60,10 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     models_sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     status = models_sub.add_parser("status", help="what is present, missing or corrupt")
     status.add_argument("--models", dest="models", default=argparse.SUPPRESS)
+    _add_demo(status)
     status.add_argument("--verify", action="store_true", help="also check sha256 of present files (slow)")
     status.set_defaults(func=_lazy("anygpt_desktop.engine.store_cli:cmd_status"))
     download = models_sub.add_parser("download", help="download missing components (resumable)")
     download.add_argument("--models", dest="models", default=argparse.SUPPRESS)
+    _add_demo(download)
     download.add_argument("components", nargs="*", help="component names (default: all required)")
     download.add_argument("--base", action="store_true", help="also download the AnyGPT-base model")
     download.set_defaults(func=_lazy("anygpt_desktop.engine.store_cli:cmd_download"))
@@ -76,19 +131,23 @@ def build_parser() -> argparse.ArgumentParser:
     tiny = models_sub.add_parser("make-tiny", help="write a tiny random model kit in the released layouts")
     tiny.add_argument("dir")
     tiny.add_argument("--seed", type=int, default=0)
+    _add_demo(tiny)
     tiny.set_defaults(func=_cmd_make_tiny)
 
     verify = sub.add_parser("verify-reference", help="check this implementation against a reference kit")
     verify.add_argument("path", help="the reference folder (e.g. ../shared/reference)")
+    _add_demo(verify)
     verify.add_argument("--only", help="comma-separated families (folders under golden/, plus 'manifests')")
     verify.set_defaults(func=_cmd_verify)
 
-    for name, target, help_text in (
-        ("chat", "anygpt_desktop.engine.cli_runners:run_chat", "chat on the command line (reference line grammar or plain text)"),
-        ("base", "anygpt_desktop.engine.cli_runners:run_base", "base-model tasks: 'text|image|a cat', 'speech|text|q.wav', ..."),
+    for name, target, help_text, epilog in (
+        ("chat", "anygpt_desktop.engine.cli_runners:run_chat", "chat on the command line (reference line grammar or plain text)", CHAT_EPILOG),
+        ("base", "anygpt_desktop.engine.cli_runners:run_base", "base-model tasks: 'text|image|a cat', 'speech|text|q.wav', ...", BASE_EPILOG),
     ):
-        runner = sub.add_parser(name, help=help_text)
-        runner.add_argument("--models", dest="models", default=argparse.SUPPRESS)
+        runner = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+        runner.add_argument("--models", dest="models", default=argparse.SUPPRESS, help="models folder")
+        _add_demo(runner)
         runner.add_argument("--output-dir", default="outputs", help="where images, speech and music are saved")
         runner.add_argument("--seed", type=int, default=None)
         runner.add_argument("--device", default=None, help="cuda, cpu or auto")
@@ -103,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="print speed figures")
     bench.add_argument("what", choices=["speech", "image", "turn", "decode", "gui", "load", "quant"])  # = bench.TARGETS
     bench.add_argument("--models", dest="models", default=argparse.SUPPRESS)
+    _add_demo(bench)
     bench.add_argument("--device", default=None)
     bench.add_argument("--full-size", action="store_true", help="full-size models with random weights")
     bench.add_argument("--llm-layers", type=int, default=None, help="bench turn/gui --full-size: LLM depth (default 32)")
@@ -115,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--context", type=int, default=None, help="bench decode: static KV cache length (default 4096)")
     bench.add_argument("--no-compile", action="store_true", help="bench decode: skip the compiled variant")
     bench.add_argument("--no-convert", action="store_true", help="bench load: do not write or use the converted copy")
+    bench.add_argument(
+        "--slow-producer", type=float, default=None, metavar="FACTOR",
+        help="bench turn: slow speech synthesis to at most 1/FACTOR of real time (a slow machine), e.g. 2",
+    )
     bench.set_defaults(func=_lazy("anygpt_desktop.bench:main"))
     return parser
 
@@ -126,7 +190,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    quiet_progress_bars_off_a_terminal()
+    apply_demo(args, parser)
     return args.func(args)
+
+
+def quiet_progress_bars_off_a_terminal() -> None:
+    """tqdm progress bars (transformers, diffusers, huggingface_hub) only when stderr is a terminal, not in logs."""
+    if not sys.stderr.isatty():
+        disable_progress_bars()
+
+
+def disable_progress_bars() -> None:
+    """No tqdm progress bars from transformers, diffusers or huggingface_hub in this process."""
+    import os
+
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ["TQDM_DISABLE"] = "1"
+    for module, switch in (("transformers.utils.logging", "disable_progress_bar"),
+                           ("diffusers.utils.logging", "disable_progress_bar"),
+                           ("huggingface_hub.utils", "disable_progress_bars")):
+        if module.split(".")[0] in sys.modules:  # already imported: tell it directly; otherwise the variables do
+            try:
+                getattr(__import__(module, fromlist=[switch]), switch)()
+            except (ImportError, AttributeError):
+                pass
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@
 #   TORCH_SPEC   the torch requirement for a fresh build venv (default torch==2.13.0: the CPU wheel on the project's
 #                machines, which have it locally; where pip would pick PyPI's CUDA build, ask for the CPU one with
 #                TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"). The CUDA variant:
-#                TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" VARIANT=cuda
+#                VARIANT=cuda TORCH_SPEC="torch==2.13.0" (PyPI's Linux wheel is the CUDA 13 build; add --isolated where
+#                a local CPU wheel folder in pip's configuration would win), or a CUDA 12 build for older drivers:
+#                TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126" VARIANT=cuda
 #                (the script refuses a cpu-labelled build of a CUDA torch and the other way round)
 #   BUILD_VENV   an existing venv that already has torch and the project installed (e.g. .venv): its packages are
 #                reused through a thin overlay venv that only adds PyInstaller, which saves the torch download

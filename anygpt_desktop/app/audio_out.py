@@ -2,6 +2,9 @@
 
 Wraps :class:`anygpt_desktop.audio.playback.StreamingPlayer`. A missing or failing output device never raises into the
 GUI: it becomes ``sig_playback_failed`` (shown in the status bar) and the reply is still shown as text.
+
+A spoken reply produced slower than real time is held back by the player's jitter buffer until it can play to the end
+without a gap; ``last_playback`` keeps the figures of the last utterance (wait before it started, underruns, silence).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class AudioOut(QObject):
         self._player: Any = None
         self.current: str = ""  # what is playing ("" when idle)
         self.failed_message = ""
+        self.last_playback: dict[str, float] = {}  # start_delay_s, underruns, silence_s of the last utterance
 
     def set_device(self, device: Any) -> None:
         """Play on another output device from now on (what plays now stops)."""
@@ -51,6 +55,11 @@ class AudioOut(QObject):
 
     def _finished_in_audio_thread(self, interrupted: bool) -> None:
         what, self.current = self.current, ""
+        if what and self._player is not None:
+            self.last_playback = self.playback_figures()
+            if self.last_playback.get("underruns"):
+                logger.info("playback of %s ran dry %d times (%.2f s of silence)", what,
+                            self.last_playback["underruns"], self.last_playback["silence_s"])
         if what:
             self.sig_playback_finished.emit(what, interrupted)  # queued to the GUI thread by Qt
 
@@ -61,6 +70,15 @@ class AudioOut(QObject):
     @property
     def position_s(self) -> float:
         return float(self._player.position_s) if self._player is not None else 0.0
+
+    def playback_figures(self) -> dict[str, float]:
+        """The current (or last) utterance: seconds held back before it started, underruns, seconds of silence."""
+        p = self._player
+        return {
+            "start_delay_s": float(getattr(p, "start_delay_s", 0.0)),
+            "underruns": int(getattr(p, "underruns", 0)),
+            "silence_s": float(getattr(p, "silence_s", 0.0)),
+        }
 
     def feed(self, chunk: np.ndarray, sample_rate: int, what: str = "speech") -> bool:
         """Queue a chunk of the utterance ``what`` (starting it if idle, interrupting anything else); False on failure."""

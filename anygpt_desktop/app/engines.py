@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from anygpt_desktop.layout import resolve_models_dir
+from anygpt_desktop.tiny_kit.demo import DEMO_MARKER, demo_models_dir, ensure_demo_kit
+
+__all__ = ["DEMO_MARKER", "ENGINES", "choose_models_dir", "demo_models_dir", "engine_factory", "ensure_demo_kit"]
 
 if TYPE_CHECKING:
     from anygpt_desktop.app.worker import AssistantFactory
@@ -19,26 +22,6 @@ if TYPE_CHECKING:
     from anygpt_desktop.engine_process import RemoteAssistant
 
 logger = logging.getLogger(__name__)
-
-
-DEMO_MARKER = ".demo-kit-complete"
-
-
-def demo_models_dir() -> Path:
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("anygpt-desktop", appauthor=False)) / "demo-models"
-
-
-def ensure_demo_kit(root: Path) -> Path:
-    """Write the tiny random model kit into ``root`` once (a marker file says it is complete)."""
-    if not (root / DEMO_MARKER).is_file():
-        from anygpt_desktop.tiny_kit import make_tiny
-
-        logger.info("writing the tiny demo model kit into %s", root)
-        make_tiny(root, seed=0)
-        (root / DEMO_MARKER).write_text("ok\n", encoding="utf-8")
-    return root
 
 
 ENGINES = ("process", "inprocess")

@@ -2,7 +2,13 @@
 
 One ``StreamingPlayer`` keeps one output stream open (made by a stream factory, default ``sounddevice.OutputStream``,
 called with ``samplerate, blocksize, device, channels, dtype, latency, callback, finished_callback``; tests inject a fake).
-An utterance: ``feed(chunk, sr)`` any number of times (playback starts with the first chunk), then ``end()``;
+An utterance: ``feed(chunk, sr)`` any number of times, then ``end()``. Playback starts as soon as it will not run dry:
+a :class:`~anygpt_desktop.audio.jitter_buffer.PlayoutPlanner` (the jitter buffer) measures how fast the chunks come and
+holds a reply that is produced slower than real time back until the rest will arrive in time (``end()`` starts it at
+once; with ``jitter_buffer=False`` playback starts with the first chunk). While held back the stream plays silence;
+``start_delay_s`` is how long it waited, ``underruns`` how often the reply ran dry anyway and ``silence_s`` the total
+silence inside it.
+
 ``finished`` is set when the last sample has been handed to the device (or at once by ``stop()``, the interrupt,
 which also aborts the stream so buffered sound is dropped too). The stream opens at the first chunk's rate; a device
 that refuses it gets its default rate, and chunks at any other rate are resampled (soxr streaming, HQ).
@@ -15,6 +21,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +36,7 @@ from anygpt_desktop.audio.devices import (
     resolve_device,
 )
 from anygpt_desktop.audio.errors import PlaybackError
+from anygpt_desktop.audio.jitter_buffer import MAX_SPEECH_SECONDS, PlayoutPlanner
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +58,9 @@ class StreamingPlayer:
         device_rate: int | None = None,
         latency: float | str = "high",
         on_finished: Callable[[bool], None] | None = None,
+        jitter_buffer: bool = True,
+        max_utterance_s: float = MAX_SPEECH_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.device = device
         self.latency = latency
@@ -58,6 +69,11 @@ class StreamingPlayer:
         self._factory = stream_factory
         self._device_rate = device_rate
         self._on_finished = on_finished
+        self._clock = clock
+        self._planner = PlayoutPlanner(max_total_s=max_utterance_s) if jitter_buffer else None
+        self._holding = False  # the utterance has chunks but waits for the planner's start
+        self._first_chunk_at = 0.0
+        self._starved = False  # the queue ran dry inside the utterance (an underrun in progress)
         self._lock = threading.RLock()
         self._stream: Any = None
         self._active = False  # the stream is started
@@ -68,7 +84,9 @@ class StreamingPlayer:
         self._resampler_rate = 0
         self._ended = False
         self._played = 0  # samples (at stream_rate) of this utterance handed to the device
-        self.underruns = 0
+        self.underruns = 0  # times this utterance ran dry before its end
+        self.silence_s = 0.0  # seconds of silence inside this utterance (underruns)
+        self.start_delay_s = 0.0  # seconds from the first chunk to the start of playback (the jitter buffer's wait)
         self.interrupted = False
         self.error: PlaybackError | None = None
         self.finished = threading.Event()
@@ -93,6 +111,13 @@ class StreamingPlayer:
             data = self._convert(data, sample_rate)
             if data.size:
                 self._chunks.append(data)
+                self._starved = False
+                if self._planner is not None:
+                    now = self._clock()
+                    if self._planner.produced_s == 0:  # the utterance's first chunk: the planner decides the start
+                        self._first_chunk_at = now
+                        self._holding = True
+                    self._planner.add_chunk(data.size / self.stream_rate, now)
             start, stream = not self._active, self._stream
             self._active = True
         if start:  # outside the lock: PortAudio may run the callback (which takes the lock) while starting
@@ -117,6 +142,8 @@ class StreamingPlayer:
                     self._chunks.append(np.asarray(tail, np.float32))
                 self._resampler = None
             self._ended = True
+            if self._planner is not None:
+                self._planner.end()
             if not self._chunks:
                 self._finish(interrupted=False)
 
@@ -180,6 +207,9 @@ class StreamingPlayer:
     def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         try:
             with self._lock:
+                if self._holding and not self._start_now():
+                    outdata.fill(0.0)  # the jitter buffer waits: the reply would run dry if it started now
+                    return
                 filled = 0
                 while filled < frames and self._chunks:
                     head = self._chunks[0]
@@ -198,7 +228,11 @@ class StreamingPlayer:
                     if self._ended:
                         self._finish(interrupted=False)
                     elif filled < frames:
-                        self.underruns += 1
+                        self.silence_s += (frames - filled) / self.stream_rate
+                        if not self._starved:
+                            self.underruns += 1
+                            self._starved = True
+                            log.info("playback ran dry after %.2f s of the utterance", self.position_s)
         except Exception:  # never let an exception into PortAudio's thread
             log.exception("error in the playback callback")
             outdata.fill(0.0)
@@ -219,7 +253,25 @@ class StreamingPlayer:
 
     # -- helpers (called with the lock held) --------------------------------------------------------------------------
 
+    def _start_now(self) -> bool:
+        """Called while holding: has the planner's start time come (or has the utterance ended)?"""
+        now = self._clock()
+        if self.finished.is_set():
+            return False
+        if not self._ended and not (self._planner is not None and self._planner.should_start(now)):
+            return False
+        self._holding = False
+        self.start_delay_s = max(0.0, now - self._first_chunk_at)
+        log.info("playback starts %.2f s after the first chunk (jitter buffer)", self.start_delay_s)
+        return True
+
     def _new_utterance(self) -> None:
+        if self._planner is not None:
+            self._planner.reset()  # keeps the production rate measured so far as the next utterance's prior
+        self._holding = False
+        self._starved = False
+        self.silence_s = 0.0
+        self.start_delay_s = 0.0
         self._chunks.clear()
         self._head = 0
         self._resampler = None

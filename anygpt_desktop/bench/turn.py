@@ -6,6 +6,11 @@ audio chunk, real-time factor of each stage, peak memory; then the reference's w
 the token limit, then SoundStorm and the decoder over the whole utterance) and the ratio of the two times to first
 audio. ``--full-size`` builds the released architectures with random weights in memory (LLaMA-2-7B in fp16/bf16 on
 CUDA; on a CPU use ``--llm-layers`` to keep it tractable); otherwise the tiny kit is used (written if needed).
+
+Playback: the speech chunks' arrival times are replayed through the real ``StreamingPlayer`` on a simulated sound card
+(a fake clock, 20 ms blocks), with and without its jitter buffer: underruns, silence inside the reply, and the wait
+before the first sound. ``--slow-producer FACTOR`` slows speech synthesis to at most 1/FACTOR of real time (it sleeps
+after each SoundStorm call until FACTOR x the chunk's audio length has passed), as on a slow machine.
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ import logging
 import resource
 import tempfile
 import time
+from dataclasses import dataclass
 from importlib import resources as pkg_resources
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from anygpt_desktop.audio.playback import StreamingPlayer
 from anygpt_desktop.engine.assistant import Assistant, AssistantSettings
 from anygpt_desktop.engine.decode_loop import DecodeLoop, DecodeSettings
 from anygpt_desktop.engine.decode_strategies import ScriptedIds
@@ -80,6 +87,69 @@ def _full_size_assistant(device: torch.device, llm_layers: int, output_dir: Path
     return assistant
 
 
+UNITS_PER_SECOND = 50
+
+
+class SlowSoundStorm:
+    """Wraps SoundStorm so that each ``generate`` takes at least ``factor`` x the audio it is for (50 units per s)."""
+
+    def __init__(self, model: object, factor: float) -> None:
+        self._model = model
+        self._factor = factor
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._model, name)
+
+    def generate(self, semantic: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        t0 = time.perf_counter()
+        out = self._model.generate(semantic, *args, **kwargs)  # type: ignore[attr-defined]
+        budget = self._factor * semantic.shape[-1] / UNITS_PER_SECOND
+        time.sleep(max(0.0, budget - (time.perf_counter() - t0)))
+        return out
+
+
+@dataclass
+class PlaybackFigures:
+    underruns: int
+    silence_s: float  # inside the reply
+    first_sound_s: float  # after the first chunk arrived
+    ends_s: float  # when the last sample played, after the first chunk arrived
+
+
+def replay_playback(arrivals: list[float], chunks: list[np.ndarray], rate: int, jitter_buffer: bool) -> PlaybackFigures:
+    """Play chunks that arrived at ``arrivals`` (wall seconds) on a simulated sound card pulling 20 ms blocks."""
+    now = [arrivals[0]]
+    streams: list = []
+
+    class Card:
+        def __init__(self, **kwargs: object) -> None:
+            self.callback = kwargs["callback"]
+            streams.append(self)
+
+        def start(self) -> None: ...
+        def stop(self) -> None: ...
+        def abort(self) -> None: ...
+        def close(self) -> None: ...
+
+    player = StreamingPlayer(stream_factory=Card, jitter_buffer=jitter_buffer, clock=lambda: now[0])
+    block, k, first = rate // 50, 0, None
+    while k < len(chunks) or not player.finished.is_set():
+        while k < len(chunks) and arrivals[k] <= now[0]:
+            player.feed(chunks[k], rate)
+            k += 1
+            if k == len(chunks):
+                player.end()
+        out = np.zeros((block, 1), np.float32)
+        streams[0].callback(out, block, None, None)
+        if first is None and player.position_s > 0:
+            first = now[0]
+        now[0] += block / rate
+    player.close()
+    t0 = arrivals[0]
+    first_sound = now[0] if first is None else first
+    return PlaybackFigures(player.underruns, player.silence_s, first_sound - t0, now[0] - t0)
+
+
 def _peak_memory(device: torch.device) -> str:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if device.type == "cuda":
@@ -122,6 +192,9 @@ def run(args: argparse.Namespace) -> int:
         what = f"models in {models}"
         assistant = Assistant(models, settings=AssistantSettings(seed=0, output_dir=out, device=str(device)))
         assistant.load()
+    slow = getattr(args, "slow_producer", None)
+    if slow:
+        assistant.media._soundstorm = SlowSoundStorm(assistant.media.soundstorm, slow)
     rate = 16000
     t = np.arange(3 * rate) / rate
     utterance = (0.3 * np.sin(2 * np.pi * 200 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
@@ -139,8 +212,14 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     audio_seconds = 0.0
     done = None
+    arrivals: list[float] = []
+    chunks: list[np.ndarray] = []
+    chunk_rate = 16000
     for ev in assistant.turn(request, TaskState(), forced_ids=forced):
         if isinstance(ev, SpeechChunk):
+            arrivals.append(time.perf_counter() - t0)
+            chunks.append(np.asarray(ev.audio, np.float32))
+            chunk_rate = ev.sample_rate
             audio_seconds += len(ev.audio) / ev.sample_rate
         elif isinstance(ev, TurnDone):
             done = ev
@@ -156,6 +235,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"  speech after the LLM   {tm.get('speech_tail', 0.0):8.2f} s")
     print(f"  whole turn             {wall:8.2f} s   for {audio_seconds:.1f} s of speech; turn RTF {wall / max(audio_seconds, 1e-9):.2f}")
     print(f"  memory                 {_peak_memory(device)}")
+    if chunks:
+        span = arrivals[-1] - arrivals[0]
+        production = (audio_seconds - len(chunks[0]) / chunk_rate) / span if span > 0 else float("inf")
+        slowed = f", synthesis slowed to <= 1/{slow:g} real time" if slow else ""
+        print(f"  speech production      {production:8.2f} x real time after the first chunk ({len(chunks)} chunks{slowed})")
+        for label, jitter in (("playback", True), ("  without jitter buffer", False)):
+            pb = replay_playback(arrivals, chunks, chunk_rate, jitter_buffer=jitter)
+            print(f"  {label:<22} {pb.underruns:8d} underruns, {pb.silence_s:.2f} s silence inside the reply; "
+                  f"first sound {pb.first_sound_s:.2f} s after the first chunk, reply over after {pb.ends_s:.2f} s")
     ref = _reference_way(assistant, prompt_ids, forced)
     print(f"  reference's way        LLM to the limit ({ref['tokens']:.0f} tokens) {ref['llm']:.2f} s + whole synthesis {ref['synth']:.2f} s")
     print(f"                         = first audio after {ref['first_audio']:.2f} s")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import random
+import re
 import sys
 from pathlib import Path
 from typing import Iterator, TextIO
@@ -35,6 +36,24 @@ from anygpt_desktop.path_checks import path_problem
 from anygpt_desktop.protocol.cli_grammar import ChatLine, LineError, parse_base_line, parse_chat_line
 
 logger = logging.getLogger(__name__)
+
+# The engine's model errors end with the window's way out; the command line names its own.
+_GUI_ADVICE = re.compile(
+    r"\s*[:;,]?\s*(?:download it in the model manager|open the model manager to download it)\.?\s*$", re.IGNORECASE
+)
+
+
+def cli_message(message: str, models_dir: Path | None = None) -> str:
+    """``message`` in the command line's terms: the model manager's advice becomes the CLI's ways out."""
+    if not _GUI_ADVICE.search(message):
+        return message
+    folder = f" --models {models_dir}" if models_dir is not None else ""
+    return (
+        f"{_GUI_ADVICE.sub('', message)}.\n"
+        f"  download the models:        anygpt-desktop models download{folder}\n"
+        "  use a folder that has them: --models DIR (or set ANYGPT_MODELS_DIR)\n"
+        "  try the tiny demo models:   --demo"
+    )
 
 
 class BadLine(str):
@@ -67,7 +86,7 @@ def _lines(stream: TextIO, prompt: str) -> Iterator[str]:
             yield line.rstrip("\r\n")
 
 
-def _print_events(events: Iterator[Event], out: TextIO) -> bool:
+def _print_events(events: Iterator[Event], out: TextIO, models_dir: Path | None = None) -> bool:
     """Print a turn's events; True if it succeeded."""
     ok = True
     wrote_text = False
@@ -83,14 +102,14 @@ def _print_events(events: Iterator[Event], out: TextIO) -> bool:
         elif isinstance(ev, ImageReady):
             print(f"\n[image] {ev.path} ({ev.width}x{ev.height})", file=out)
         elif isinstance(ev, Notice):
-            print(f"\n[note] {ev.message}", file=out)
+            print(f"\n[note] {cli_message(ev.message, models_dir)}", file=out)
         elif isinstance(ev, TurnDone):
             if ev.transcript:
                 print(f"\n[heard] {ev.transcript}", file=out)
             if wrote_text:
                 print(file=out)
         elif isinstance(ev, TurnFailed):
-            print(f"\n[error] {ev.reason}", file=out)
+            print(f"\n[error] {cli_message(ev.reason, models_dir)}", file=out)
             ok = False
     return ok
 
@@ -120,17 +139,22 @@ def _path_errors(line: ChatLine) -> list[str]:
     return [problem for path, what in named if (problem := path_problem(path, what)) is not None]
 
 
+def _models_flag(args: argparse.Namespace) -> Path | None:
+    """The folder to name in ``models download --models DIR`` (None: the default folder needs no flag)."""
+    return Path(args.models) if getattr(args, "models", None) else None
+
+
 def run_chat(args: argparse.Namespace, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     assistant = _assistant(args)
     try:
         assistant.load()
     except ModelLoadError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {cli_message(str(exc), _models_flag(args))}", file=sys.stderr)
         return 2
-    return chat_session(assistant, stdin, stdout)
+    return chat_session(assistant, stdin, stdout, _models_flag(args))
 
 
-def chat_session(assistant: Assistant, stdin: TextIO, stdout: TextIO) -> int:
+def chat_session(assistant: Assistant, stdin: TextIO, stdout: TextIO, models_flag: Path | None = None) -> int:
     """Run chat lines from ``stdin`` on a loaded assistant; 1 if any turn failed, else 0."""
     failures = 0
     for raw in _lines(stdin, "you> "):
@@ -158,7 +182,7 @@ def chat_session(assistant: Assistant, stdin: TextIO, stdout: TextIO) -> int:
             voice_prompt=Path(line.voice_prompt) if line.voice_prompt else None,
             output_modality=line.output_modality if line.output_modality != "text" else None,
         )
-        if not _print_events(assistant.turn(request, TaskState()), stdout):
+        if not _print_events(assistant.turn(request, TaskState()), stdout, models_flag):
             failures += 1
     return 1 if failures else 0
 
@@ -166,17 +190,19 @@ def chat_session(assistant: Assistant, stdin: TextIO, stdout: TextIO) -> int:
 def run_base(args: argparse.Namespace, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     assistant = _assistant(args)
     folder = assistant.paths.base_llm if assistant.paths.base_llm.is_dir() else assistant.paths.chat_llm
-    if folder != assistant.paths.base_llm:
-        logger.warning("no AnyGPT-base model in %s: running the base tasks on the chat model", assistant.paths.root)
     try:
         assistant.load(llm_folder=folder)
     except ModelLoadError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {cli_message(str(exc), _models_flag(args))}", file=sys.stderr)
         return 2
-    return base_session(assistant, stdin, stdout, random.Random(getattr(args, "seed", None)))
+    if folder != assistant.paths.base_llm:
+        logger.warning("no AnyGPT-base model in %s: running the base tasks on the chat model", assistant.paths.root)
+    return base_session(assistant, stdin, stdout, random.Random(getattr(args, "seed", None)), _models_flag(args))
 
 
-def base_session(assistant: Assistant, stdin: TextIO, stdout: TextIO, rng: random.Random | None = None) -> int:
+def base_session(
+    assistant: Assistant, stdin: TextIO, stdout: TextIO, rng: random.Random | None = None, models_flag: Path | None = None
+) -> int:
     """Run base-task lines from ``stdin`` on a loaded assistant; 1 if any task failed, else 0."""
     rng = rng or random.Random()
     failures = 0
@@ -193,6 +219,6 @@ def base_session(assistant: Assistant, stdin: TextIO, stdout: TextIO, rng: rando
             print(f"[error] {exc}", file=stdout)
             failures += 1
             continue
-        if not _print_events(run_base_task(assistant, line, TaskState(), rng), stdout):
+        if not _print_events(run_base_task(assistant, line, TaskState(), rng), stdout, models_flag):
             failures += 1
     return 1 if failures else 0

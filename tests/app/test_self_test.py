@@ -57,3 +57,48 @@ def test_missing_models_are_explained_not_crashed(tmp_path) -> None:  # type: ig
         assistant = app_engines.engine_factory(tmp_path / "empty", demo=False, device="cpu", engine=engine)()
         with pytest.raises(error, match="model manager"):
             assistant.load()
+
+
+class DeafAssistant(FakeAssistant):
+    """Replies, but hears nothing: no transcript."""
+
+    def turn(self, request, state):  # type: ignore[no-untyped-def]
+        import dataclasses
+
+        from anygpt_desktop.engine.events import TranscriptDelta, TurnDone
+
+        for ev in super().turn(request, state):
+            if isinstance(ev, TranscriptDelta):
+                continue
+            yield dataclasses.replace(ev, transcript="") if isinstance(ev, TurnDone) else ev
+
+
+def test_a_stage_that_produced_nothing_fails(monkeypatch, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(app_engines, "engine_factory", lambda d, demo, device, **_: (lambda: DeafAssistant(d, out_dir=tmp_path)))
+    real_models = argparse.Namespace(models=str(tmp_path / "models"), demo=False, self_test=True, verbose=False)
+    assert self_test.run_self_test(real_models) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] transcript: nothing was heard (0 chars)" in out and "[ok] reply text" in out
+    assert out.rstrip().endswith("FAILED")
+    assert self_test.run_self_test(_args()) == 0  # the random demo models need not write a transcript: skipped
+    out = capsys.readouterr().out
+    assert "[skip] transcript: 0 chars" in out and "[ok] transcript" not in out
+    monkeypatch.setattr(
+        app_engines, "engine_factory", lambda d, demo, device, **_: (lambda: FakeAssistant(d, out_dir=tmp_path, speech_chunks=0))
+    )
+    assert self_test.run_self_test(_args()) == 1
+    out = capsys.readouterr().out
+    assert "[ok] transcript: " in out and "[FAIL] spoken reply: 0 chunks" in out
+
+
+def test_the_report_has_no_progress_bars(monkeypatch, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    monkeypatch.setattr(app_engines, "engine_factory", lambda d, demo, device, **_: (lambda: FakeAssistant(d, out_dir=tmp_path)))
+    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    assert self_test.run_self_test(_args()) == 0
+    assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1" and os.environ["TQDM_DISABLE"] == "1"
+    from transformers.utils import logging as hf_logging
+
+    assert not hf_logging.is_progress_bar_enabled()

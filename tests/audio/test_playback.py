@@ -18,7 +18,7 @@ def drain(stream: Any, frames: int, block: int = 320) -> np.ndarray:
 
 
 def test_first_chunk_plays_at_once_and_later_chunks_follow_seamlessly(fake_factory: Any) -> None:
-    player = StreamingPlayer(stream_factory=fake_factory)
+    player = StreamingPlayer(stream_factory=fake_factory, jitter_buffer=False)  # the stream mechanics alone
     a = np.linspace(-0.5, 0.5, 1000, dtype=np.float32)
     b = np.linspace(0.5, -0.5, 700, dtype=np.float32)
     player.feed(a, 16000)
@@ -41,7 +41,7 @@ def test_first_chunk_plays_at_once_and_later_chunks_follow_seamlessly(fake_facto
 
 def test_end_waits_for_the_queue_then_finishes(fake_factory: Any) -> None:
     done: list[bool] = []
-    player = StreamingPlayer(stream_factory=fake_factory, on_finished=done.append)
+    player = StreamingPlayer(stream_factory=fake_factory, on_finished=done.append, jitter_buffer=False)
     player.feed(np.full(1000, 0.1, np.float32), 16000)
     player.end()
     assert not player.finished.is_set()
@@ -61,7 +61,7 @@ def test_end_waits_for_the_queue_then_finishes(fake_factory: Any) -> None:
 
 def test_stop_silences_at_once(fake_factory: Any) -> None:
     done: list[bool] = []
-    player = StreamingPlayer(stream_factory=fake_factory, on_finished=done.append)
+    player = StreamingPlayer(stream_factory=fake_factory, on_finished=done.append, jitter_buffer=False)
     player.feed(np.full(16000, 0.3, np.float32), 16000)
     stream = fake_factory.stream
     stream.pull(320)
