@@ -41,6 +41,7 @@ def _isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg_cache"))
     monkeypatch.delenv("ANYGPT_MODELS_DIR", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("ANYGPT_ALLOW_LOCAL_HTTP", "1")  # the downloader refuses plain HTTP except to 127.0.0.1 in tests
 
 
 @pytest.fixture(scope="module")
