@@ -85,12 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
         runner.set_defaults(func=_lazy(target))
 
     bench = sub.add_parser("bench", help="print speed figures")
-    bench.add_argument("what", choices=["speech", "image", "turn"])  # = bench.TARGETS
+    bench.add_argument("what", choices=["speech", "image", "turn", "growth"])  # = bench.TARGETS
     bench.add_argument("--models", dest="models", default=argparse.SUPPRESS)
     bench.add_argument("--device", default=None)
     bench.add_argument("--full-size", action="store_true", help="full-size models with random weights")
     bench.add_argument("--llm-layers", type=int, default=None, help="bench turn --full-size: LLM depth (default 32)")
     bench.add_argument("--speech-seconds", type=float, default=None, help="bench turn: length of the spoken reply (default 10)")
+    bench.add_argument("--turns", type=int, default=None, help="bench growth: number of spoken turns (default 200)")
     bench.set_defaults(func=_lazy("anygpt_desktop.bench:main"))
     return parser
 

@@ -10,6 +10,7 @@ TARGETS: dict[str, str] = {
     "speech": "anygpt_desktop.bench.speech:run",
     "image": "anygpt_desktop.bench.image:run",
     "turn": "anygpt_desktop.bench.turn:run",
+    "growth": "anygpt_desktop.bench.growth:run",
 }
 
 
