@@ -44,14 +44,14 @@ logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, "int | None"], None]
 """Called as ``progress(bytes_done, bytes_total_or_None)`` while a file downloads."""
 
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_USER_AGENT = "anygpt-desktop-model-store/1"
-
 # Hosts the bundled manifest downloads from (a host matches itself and its subdomains: the hub redirects to its
 # file storage under huggingface.co / hf.co).
 ALLOWED_HOSTS: tuple[str, ...] = ("huggingface.co", "hf.co", "storage.googleapis.com")
 ENV_ALLOW_LOCAL_HTTP = "ANYGPT_ALLOW_LOCAL_HTTP"
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_USER_AGENT = "anygpt-desktop-model-store/1"
 
 
 class CancelState(Protocol):
@@ -66,6 +66,10 @@ class DownloadError(Exception):
 
 class NetworkError(DownloadError):
     """The server could not be reached or the connection kept dropping."""
+
+
+class UnsafeURLError(DownloadError):
+    """The URL (or a redirect) is not HTTPS to an allowed host; nothing was fetched from it."""
 
 
 class HTTPStatusError(DownloadError):
@@ -86,10 +90,6 @@ class IntegrityError(DownloadError):
 
 class DiskFullError(DownloadError):
     """No space left on the device holding the models folder."""
-
-
-class UnsafeURLError(DownloadError):
-    """The URL (or a redirect) is not HTTPS to an allowed host; nothing was fetched from it."""
 
 
 class DownloadCancelled(DownloadError, Cancelled):
