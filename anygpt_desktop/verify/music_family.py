@@ -4,8 +4,8 @@ Everything comes from ``golden/music/`` (``expected.json``, the ``.npy`` arrays,
 the crop are read from the kit. Each stage starts from the reference's own input to that stage (the crop from the
 music file, the codes from the reference's recorded crop, the unit string from the reference's codes), so every case
 compares what this project computed with what the reference recorded. Integers must match exactly; floats within
-``FLOAT_TOLERANCE`` (relative): the measured error is 0 for the crop and the decode at 1 and 4 threads, and 1e-7 is
-TOLERANCE_MARGIN times a float32 rounding step.
+``FLOAT_TOLERANCE`` (relative): the measured error is 0 for the crop and the decode at 1 and 4 threads, so the
+tolerance is TOLERANCE_MARGIN times 1e-7 (about one float32 rounding step of O(1) values).
 """
 
 from __future__ import annotations
