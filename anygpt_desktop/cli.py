@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         runner.set_defaults(func=_lazy(target))
 
     bench = sub.add_parser("bench", help="print speed figures")
-    bench.add_argument("what", choices=["speech", "image", "turn", "decode", "gui", "load", "quant"])  # = bench.TARGETS
+    bench.add_argument("what", choices=["speech", "image", "turn", "decode", "gui", "load", "quant", "growth"])  # = bench.TARGETS
     bench.add_argument("--models", dest="models", default=argparse.SUPPRESS)
     _add_demo(bench)
     bench.add_argument("--device", default=None)
@@ -179,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--slow-producer", type=float, default=None, metavar="FACTOR",
         help="bench turn: slow speech synthesis to at most 1/FACTOR of real time (a slow machine), e.g. 2",
     )
+    bench.add_argument("--turns", type=int, default=None, help="bench growth: number of spoken turns (default 200)")
     bench.set_defaults(func=_lazy("anygpt_desktop.bench:main"))
     return parser
 

@@ -14,6 +14,7 @@ TARGETS: dict[str, str] = {
     "gui": "anygpt_desktop.bench.gui:run",
     "load": "anygpt_desktop.bench.load:run",
     "quant": "anygpt_desktop.bench.quant_error:run",
+    "growth": "anygpt_desktop.bench.growth:run",
 }
 
 

@@ -1,8 +1,9 @@
 """``anygpt-desktop bench image``: SEED encode/de-tokenise time at full size (random weights), unCLIP time per step.
 
 The SEED networks are built on ``meta`` at the released sizes, materialised with ``to_empty`` and filled with random
-values (no download needed). The unCLIP figure uses the models folder's ``stable-diffusion-2-1-unclip`` when
-``--models`` has one, else the tiny kit's.
+values (no download needed). The unCLIP figure uses the models folder's ``stable-diffusion-2-1-unclip``; with
+``--models DIR`` and no unCLIP folder there it refuses (exit 2) rather than time another model; without ``--models``
+it times the tiny kit's unCLIP and says so.
 """
 
 from __future__ import annotations
@@ -82,11 +83,19 @@ def bench_seed(device: torch.device, repeat: int = 3) -> dict[str, float]:
         }
 
 
+class MissingUnclipError(Exception):
+    """``--models DIR`` has no unCLIP folder: the benchmark refuses instead of timing another model."""
+
+
 def _unclip_folder(models: str | None, tmp: Path) -> Path | None:
     if models:
         folder = Path(models) / "stable-diffusion-2-1-unclip"
         if (folder / "model_index.json").is_file():
             return folder
+        raise MissingUnclipError(
+            f"no unCLIP model at {folder} (model_index.json missing): install it with the model manager, or run "
+            f"without --models to time the tiny kit's unCLIP"
+        )
     from anygpt_desktop.tiny_kit import make_tiny
 
     make_tiny(tmp, seed=0, components=["unclip"])
@@ -108,21 +117,27 @@ def bench_unclip(folder: Path, device: torch.device, steps: int = 20) -> dict[st
 
 
 def main(args: argparse.Namespace) -> int:
-    device = torch.device(getattr(args, "device", None) or ("cuda" if torch.cuda.is_available() else "cpu"))
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU x{torch.get_num_threads()} threads"
-    print(f"image bench on {device} ({name})")
-    seed = bench_seed(device)
-    print(f"SEED encode (EVA ViT-g + Q-Former + VQ), full size, random weights: {seed['encode_s'] * 1000:.0f} ms")
-    detok_ms = seed["detokenise_s"] * 1000
-    print(f"SEED de-tokenise (32 units -> image_embeds), full size, random weights: {detok_ms:.1f} ms")
+    models = getattr(args, "models", None)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = _unclip_folder(getattr(args, "models", None), Path(tmp))
+        try:  # before any timing: refuse rather than time a model the user did not ask for
+            folder = _unclip_folder(models, Path(tmp))
+        except MissingUnclipError as exc:
+            print(f"bench image: refused: {exc}")
+            return 2
+        device = torch.device(getattr(args, "device", None) or ("cuda" if torch.cuda.is_available() else "cpu"))
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU x{torch.get_num_threads()} threads"
+        print(f"image bench on {device} ({name})")
+        seed = bench_seed(device)
+        print(f"SEED encode (EVA ViT-g + Q-Former + VQ), full size, random weights: {seed['encode_s'] * 1000:.0f} ms")
+        detok_ms = seed["detokenise_s"] * 1000
+        print(f"SEED de-tokenise (32 units -> image_embeds), full size, random weights: {detok_ms:.1f} ms")
         if folder is None:
             print("unCLIP: skipped (no unCLIP folder and no tiny writer in this version)")
             return 0
+        which = str(folder) if models else f"the tiny kit's random {folder.name}, not the released model"
         un = bench_unclip(folder, device)
         print(
-            f"unCLIP decode ({folder.name}, {int(un['size'])}x{int(un['size'])}): "
+            f"unCLIP decode ({which}, {int(un['size'])}x{int(un['size'])}): "
             f"{un['unclip_per_step_s'] * 1000:.1f} ms per unet step, {un['unclip_total_s']:.2f} s for 20 steps"
         )
     return 0

@@ -177,8 +177,12 @@ def _reference_way(assistant: Assistant, prompt_ids: list[int], forced: list[int
 
 
 def run(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="anygpt-bench-") as tmp:
+        return _run(args, Path(tmp))
+
+
+def _run(args: argparse.Namespace, out: Path) -> int:
     device = pick_device(getattr(args, "device", None))
-    out = Path(tempfile.mkdtemp(prefix="anygpt-bench-"))
     if getattr(args, "full_size", False):
         layers = getattr(args, "llm_layers", None) or 32
         what = f"full size, random weights ({layers} LLM layers)"

@@ -8,6 +8,15 @@ A wrong checksum deletes the ``.part``; a cancel, a disk-full error or a lost ne
 The expected sha256 and size come from the caller (the manifest) or, when the caller has none, from the Hugging Face
 hub's ``X-Linked-Etag`` / ``X-Linked-Size`` headers on its redirect to the file storage, or from the server's
 ``Content-Length`` / ``Content-Range``.
+
+Faults end with a clear :class:`DownloadError` and never with a file at the final name: a dropped connection, a
+stalled server (each read waits at most ``timeout`` seconds) and a full disk keep the ``.part`` for the next run; a
+server whose announced length disagrees with the expected size is refused before anything is written (the ``.part``
+is kept); wrong bytes fail the size or checksum check and the ``.part`` is deleted.
+
+Only HTTPS to the hosts of :data:`ALLOWED_HOSTS` (and their subdomains), plus the host of an HTTPS endpoint the user
+configured (``$ANYGPT_HF_ENDPOINT`` / ``$HF_ENDPOINT``), are fetched, redirects included. Tests opt in to plain HTTP
+on the loopback interface with ``$ANYGPT_ALLOW_LOCAL_HTTP=1``.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import shutil
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +44,12 @@ logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, "int | None"], None]
 """Called as ``progress(bytes_done, bytes_total_or_None)`` while a file downloads."""
 
+# Hosts the bundled manifest downloads from (a host matches itself and its subdomains: the hub redirects to its
+# file storage under huggingface.co / hf.co).
+ALLOWED_HOSTS: tuple[str, ...] = ("huggingface.co", "hf.co", "storage.googleapis.com")
+ENV_ALLOW_LOCAL_HTTP = "ANYGPT_ALLOW_LOCAL_HTTP"
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _USER_AGENT = "anygpt-desktop-model-store/1"
 
@@ -44,6 +60,10 @@ class DownloadError(Exception):
 
 class NetworkError(DownloadError):
     """The server could not be reached or the connection kept dropping."""
+
+
+class UnsafeURLError(DownloadError):
+    """The URL (or a redirect) is not HTTPS to an allowed host; nothing was fetched from it."""
 
 
 class HTTPStatusError(DownloadError):
@@ -90,10 +110,37 @@ class _RedirectRecorder(urllib.request.HTTPRedirectHandler):
         self.linked: dict[str, str] = {}
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        check_url_allowed(newurl, what="a redirect")
         for name in ("X-Linked-Etag", "X-Linked-Size"):
             if headers.get(name):
                 self.linked[name] = headers[name]
         return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _configured_hosts() -> list[str]:
+    """The host of an HTTPS hub endpoint the user configured (a mirror), if any."""
+    hosts = []
+    for name in ("ANYGPT_HF_ENDPOINT", "HF_ENDPOINT"):
+        parsed = urllib.parse.urlsplit(os.environ.get(name, ""))
+        if parsed.scheme == "https" and parsed.hostname:
+            hosts.append(parsed.hostname.lower())
+    return hosts
+
+
+def check_url_allowed(url: str, what: str = "the download") -> None:
+    """Raise :class:`UnsafeURLError` unless ``url`` is HTTPS to an allowed or configured host (or, opted in by
+    ``$ANYGPT_ALLOW_LOCAL_HTTP=1``, HTTP(S) to the loopback interface)."""
+    parsed = urllib.parse.urlsplit(url)
+    host = (parsed.hostname or "").lower()
+    if os.environ.get(ENV_ALLOW_LOCAL_HTTP) == "1" and host in _LOOPBACK_HOSTS and parsed.scheme in ("http", "https"):
+        return
+    if parsed.scheme != "https":
+        raise UnsafeURLError(f"refusing {what} from {url}: only HTTPS downloads are allowed")
+    allowed = [*ALLOWED_HOSTS, *_configured_hosts()]
+    if not any(host == h or host.endswith("." + h) for h in allowed):
+        raise UnsafeURLError(
+            f"refusing {what} from {host or url}: not one of the model hosts ({', '.join(allowed)})"
+        )
 
 
 def part_path(dest: Path) -> Path:
@@ -182,6 +229,8 @@ def download_file(
     url_list = [urls] if isinstance(urls, str) else list(urls)
     if not url_list:
         raise ValueError("no URL given")
+    for url in url_list:
+        check_url_allowed(url)
     dest = Path(dest)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -324,9 +373,9 @@ def _fetch_into_part(
         if info.total is None:
             info.total = server_total
         elif server_total is not None and server_total != info.total:
-            part.unlink(missing_ok=True)
-            raise IntegrityError(
-                f"{part.name[:-5]}: the server's file has {server_total} bytes but {info.total} were expected"
+            raise IntegrityError(  # nothing of this answer was written; the .part stays for a later resume
+                f"{part.name[:-5]}: the server announces {server_total} bytes but {info.total} were expected; "
+                f"nothing was written from it (the partial file is kept)"
             )
 
         if info.total is not None:

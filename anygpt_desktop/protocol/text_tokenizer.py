@@ -112,7 +112,14 @@ class AnyGPTTokenizer:
 
     # -- decoding -------------------------------------------------------------------------------------------------
     def decode(self, ids: Iterable[int], skip_special_tokens: bool = True) -> str:
-        """The text 4.34.1's ``batch_decode(..., skip_special_tokens=True)`` returned for these ids."""
+        """The text 4.34.1's ``batch_decode(..., skip_special_tokens=True)`` returned for these ids.
+
+        The legacy rule: ``<s>``/``</s>``/``<unk>`` are dropped; every added token is its own chunk; each run of
+        ordinary pieces between them is one chunk (:meth:`decode_text_run`); chunks are joined with one space. A run
+        that decodes to ``""`` (a lone ``▁▁``, i.e. one space typed next to an added token) is dropped when an added
+        token follows it, but the *last* run is always kept, so ``"<eoh> "`` decodes to ``"<eoh> "`` (the join adds
+        the space) while ``" <eoh>"`` decodes to ``"<eoh>"``.
+        """
         chunks: list[str] = []
         run: list[int] = []
         for i in ids:
@@ -120,20 +127,17 @@ class AnyGPTTokenizer:
                 continue
             token = self._id_to_added.get(i)
             if token is not None:
-                self._flush_run(run, chunks)
+                if run:
+                    text = self.decode_text_run(run)
+                    if text:  # an empty run before an added token is dropped
+                        chunks.append(text)
+                    run = []
                 chunks.append(token)
             else:
                 run.append(i)
-        self._flush_run(run, chunks)
-        return " ".join(chunks)
-
-    def _flush_run(self, run: list[int], chunks: list[str]) -> None:
-        # 4.34.1 drops a run that decodes to "" (e.g. a lone "▁▁" between two added tokens)
         if run:
-            text = self.decode_text_run(run)
-            if text:
-                chunks.append(text)
-            run.clear()
+            chunks.append(self.decode_text_run(run))  # the last run is kept even when it decodes to ""
+        return " ".join(chunks)
 
     def decode_text_run(self, ids: Sequence[int]) -> str:
         """One run of ordinary pieces as text, its first ``▁`` removed (the dummy prefix)."""

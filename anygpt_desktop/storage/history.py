@@ -7,6 +7,21 @@ Layout under the history root (default ``<user data dir>/history``)::
 
 A turn is written in one transaction after its media files were copied (copy to a temporary name, then rename), so a
 kill at any moment leaves either the whole finished turn or nothing of it; never a row pointing at a half-written file.
+
+Durability, chosen on purpose:
+
+- ``journal_mode=WAL``: a commit appends to the write-ahead log and never rewrites the database in place, so a process
+  killed mid-write (``kill -9``, a crash) leaves the last committed state; readers (the history list) never block the
+  writer.
+- ``synchronous=FULL``: every commit also fsyncs the log. ``NORMAL`` would already survive a killed *process* (the
+  operating system still holds the written pages), but after a *power loss* it may forget the last turns the user saw
+  being saved. A turn is written every few seconds at most, so one fsync per turn costs nothing the user can notice,
+  and "saved" means saved.
+
+A database file SQLite cannot read (``file is not a database``, ``database disk image is malformed``, a failed
+``quick_check``) is never deleted: it is renamed to ``history.sqlite3.corrupt-<timestamp>`` (its ``-wal``/``-shm``
+files with it), a warning is logged, :attr:`HistoryStore.recovered_from` names the moved file (so the GUI can say so),
+and the store starts with a fresh, empty database.
 """
 
 from __future__ import annotations
@@ -120,20 +135,39 @@ def _slug(title: str) -> str:
 
 
 class HistoryStore:
-    """The conversation store. Safe to use from several threads (one connection behind a lock)."""
+    """The conversation store. Safe to use from several threads (one connection behind a lock).
+
+    ``recovered_from`` is the path a corrupt database was moved to when this store had to start afresh, else None;
+    ``recovery_message`` says so in the user's terms (empty when nothing happened).
+    """
 
     def __init__(self, root: Path | str | None = None) -> None:
         self.root = Path(root) if root is not None else default_history_dir()
+        self.recovered_from: Path | None = None
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.root / DB_NAME, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
+            try:
+                self._db = _open_database(self.root / DB_NAME)
+            except _CorruptDatabase as exc:
+                self.recovered_from = _move_aside(self.root / DB_NAME)
+                logger.warning(
+                    "The conversation history database was unreadable (%s); it was moved to %s and a new one started.",
+                    exc,
+                    self.recovered_from,
+                )
+                self._db = _open_database(self.root / DB_NAME)
+        except (OSError, sqlite3.Error, _CorruptDatabase) as exc:
             raise HistoryError(f"The conversation history in {self.root} cannot be opened: {exc}") from exc
         self._lock = threading.RLock()
+
+    @property
+    def recovery_message(self) -> str:
+        if self.recovered_from is None:
+            return ""
+        return (
+            f"The conversation history was damaged and could not be read. It was kept as {self.recovered_from.name} "
+            f"in {self.recovered_from.parent}; a new, empty history was started."
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -373,6 +407,44 @@ class _Transaction:
             self._store._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
         finally:
             self._store._lock.release()
+
+
+class _CorruptDatabase(Exception):
+    """The database file exists but SQLite cannot read it as a sound database."""
+
+
+def _open_database(path: Path) -> sqlite3.Connection:
+    """Connect, check the file is a sound database, set the durability pragmas and create the schema."""
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        try:
+            verdict = db.execute("PRAGMA quick_check").fetchone()
+            if verdict is None or verdict[0] != "ok":
+                raise _CorruptDatabase(f"quick_check: {verdict[0] if verdict else 'no answer'}")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.executescript(_SCHEMA)
+        except sqlite3.OperationalError:
+            raise  # locked, read-only, cannot open: not the file's fault, nothing is moved
+        except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
+            raise _CorruptDatabase(str(exc)) from exc
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a corrupt database (and its -wal/-shm files) to ``<name>.corrupt-<timestamp>``; return the new path."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dest = _unique(path.with_name(f"{path.name}.corrupt-{stamp}"))
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.replace(side, dest.with_name(dest.name + suffix))
+    os.replace(path, dest)
+    return dest
 
 
 def _unique(path: Path) -> Path:

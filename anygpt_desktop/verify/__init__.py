@@ -2,6 +2,13 @@
 
 Each family is a module in this package with ``run(kit: Kit) -> Iterable[CaseResult]``. Families are the folder
 names under ``golden/`` plus ``manifests``; ``FAMILIES`` maps each name to the module that checks it.
+
+A run fails (non-zero failures) when any case fails, when nothing at all was checked, when a family named by ``only``
+is absent from the kit, and when a full run finds the kit without one of the families this version knows.
+
+Every PASS line compares something this project computed with what the reference recorded. Float tolerances are the
+error this implementation measured on the shared kit (CPU fp32, at 1 and at 4 threads), relative to
+``max(1, max|ref|)``, times :data:`TOLERANCE_MARGIN`; each family states its measurements next to its constants.
 """
 
 from __future__ import annotations
@@ -72,8 +79,11 @@ class Kit:
         return names
 
 
-def float_tolerance(reference_max_abs: float, rel: float = 1e-4) -> float:
-    """The kit's general float tolerance: ``rel * max(1, max|ref|)``."""
+TOLERANCE_MARGIN = 10.0  # over the largest error measured on the shared kit at 1 and at 4 threads
+
+
+def float_tolerance(reference_max_abs: float, rel: float) -> float:
+    """A float tolerance ``rel * max(1, max|ref|)``; ``rel`` is a measured error times :data:`TOLERANCE_MARGIN`."""
     return rel * max(1.0, reference_max_abs)
 
 
@@ -83,13 +93,7 @@ def run_family(kit: Kit, family: str) -> Iterator[CaseResult]:
     if module_name is None:
         yield CaseResult(family, "*", False, detail="no checker for this family in this version")
         return
-    try:
-        module = importlib.import_module(module_name, __name__)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.endswith(module_name.lstrip(".")):
-            yield CaseResult(family, "*", False, detail="no checker for this family in this version")
-            return
-        raise
+    module = importlib.import_module(module_name, __name__)
     run: Callable[[Kit], Iterable[CaseResult]] = module.run
     try:
         yield from run(kit)
@@ -99,21 +103,22 @@ def run_family(kit: Kit, family: str) -> Iterator[CaseResult]:
 
 
 def verify(kit_root: Path, only: list[str] | None = None, emit: Callable[[str], None] = print) -> int:
-    """Run the families (all found in the kit, or ``only``); print one line per case and a summary.
+    """Run the families (all this version knows, or ``only``); print one line per case and a summary.
 
-    Returns the number of failed cases.
+    Returns the number of failed cases; a family that is absent counts as a failure, and so does a run that checked
+    nothing.
     """
     kit = Kit(Path(kit_root))
     if not kit.root.is_dir():
         raise FileNotFoundError(f"reference kit not found: {kit.root}")
-    families = only if only else kit.families()
-    unknown = [f for f in families if f not in kit.families()]
+    present = kit.families()
+    families = only if only else sorted(set(FAMILIES) | set(present), key=_family_order)
     passed = failed = 0
-    for family in unknown:
-        emit(CaseResult(family, "*", False, detail=f"the kit at {kit.root} has no family {family!r}").line())
-        failed += 1
     for family in families:
-        if family in unknown:
+        if family not in present:
+            why = "named by --only" if only else "a full run checks every family this version knows"
+            emit(CaseResult(family, "*", False, detail=f"the kit at {kit.root} has no family {family!r} ({why})").line())
+            failed += 1
             continue
         for result in run_family(kit, family):
             emit(result.line())
@@ -121,5 +126,13 @@ def verify(kit_root: Path, only: list[str] | None = None, emit: Callable[[str], 
                 passed += 1
             else:
                 failed += 1
+    if passed + failed == 0:
+        emit(CaseResult("*", "*", False, detail=f"nothing was checked in {kit.root}").line())
+        failed += 1
     emit(f"{passed} passed, {failed} failed")
     return failed
+
+
+def _family_order(family: str) -> tuple[int, str]:
+    order = list(FAMILIES)
+    return (order.index(family), family) if family in order else (len(order), family)

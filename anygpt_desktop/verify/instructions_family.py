@@ -1,4 +1,9 @@
-"""``instructions``: instruction lists, task prompts, role strings, system prompts and templates versus the kit."""
+"""``instructions``: instruction lists, task prompts, role strings, system prompts and templates versus the kit.
+
+The instruction lists are checked through the project's own chooser (``choose_instruction`` at every index) against
+the reference's recorded summary (count, distinct count, sha256 of the list, first entry), never by comparing the
+package's JSON files with the kit's copies of them.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,12 @@ import json
 from typing import Any, Iterator
 
 from anygpt_desktop.protocol import prompts, vocab
-from anygpt_desktop.protocol.instructions import other2text_instructions, task_prompts, text2other_instructions
+from anygpt_desktop.protocol.instructions import (
+    choose_instruction,
+    other2text_instructions,
+    task_prompts,
+    text2other_instructions,
+)
 from anygpt_desktop.verify import CaseResult, Kit
 
 FAMILY = "instructions"
@@ -38,22 +48,23 @@ def _ours() -> dict[str, Any]:
 
 def run(kit: Kit) -> Iterator[CaseResult]:
     folder = (kit.golden / FAMILY).relative_to(kit.root)
-    ours_lists = {"other2text": other2text_instructions(), "text2other": text2other_instructions()}
+    known = {"other2text": other2text_instructions(), "text2other": text2other_instructions()}
     summary = kit.json(folder / "prompts_and_roles.json")["list_summary"]
-    for direction, ours in ours_lists.items():
-        ref = kit.json(folder / f"{direction}_instructions.json")
-        for modality in sorted(set(ref) | set(ours)):
-            mine, theirs = ours.get(modality), ref.get(modality)
-            s = summary[direction].get(modality, {})
+    for direction, lists in known.items():
+        for modality in sorted(set(summary[direction]) | set(lists)):
+            s = summary[direction].get(modality)
+            if s is None or modality not in lists:
+                missing = "the reference" if s is None else "this project"
+                yield CaseResult(FAMILY, f"{direction}:{modality}", False, detail=f"no such list in {missing}")
+                continue
+            chosen = [choose_instruction(direction, modality, index=i) for i in range(len(lists[modality]))]
             ok = (
-                mine == theirs
-                and mine is not None
-                and len(mine) == s.get("n")
-                and len(set(mine)) == s.get("unique")
-                and _sha256(mine) == s.get("sha256")
+                len(chosen) == s["n"]
+                and len(set(chosen)) == s["unique"]
+                and _sha256(chosen) == s["sha256"]
+                and chosen[0] == s["first"]
             )
-            detail = f"n={len(mine or [])} sha256 {_sha256(mine)[:12] if mine else '-'}"
-            yield CaseResult(FAMILY, f"{direction}:{modality}", ok, detail=detail)
+            yield CaseResult(FAMILY, f"{direction}:{modality}", ok, detail=f"n={len(chosen)} sha256 {_sha256(chosen)[:12]}")
     ref_tasks = kit.json(folder / "task_prompts.json")["effective"]
     yield CaseResult(
         FAMILY, "task_prompts", task_prompts() == ref_tasks, detail=f"{len(task_prompts())} keys (ref {len(ref_tasks)})"

@@ -1,7 +1,11 @@
 """``music``: Encodec 32 kHz crop, codes, unit string, decode and the reference's lenient re-framing.
 
 Everything comes from ``golden/music/`` (``expected.json``, the ``.npy`` arrays, ``encodec_tiny/``); file names and
-the crop are read from the kit. Integers must match exactly, floats within :func:`float_tolerance`.
+the crop are read from the kit. Each stage starts from the reference's own input to that stage (the crop from the
+music file, the codes from the reference's recorded crop, the unit string from the reference's codes), so every case
+compares what this project computed with what the reference recorded. Integers must match exactly; floats within
+``FLOAT_TOLERANCE`` (relative): the measured error is 0 for the crop and the decode at 1 and 4 threads, so the
+tolerance is TOLERANCE_MARGIN times 1e-7 (about one float32 rounding step of O(1) values).
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ import numpy as np
 from anygpt_desktop.verify import CaseResult, Kit, float_tolerance
 
 FAMILY = "music"
+FLOAT_TOLERANCE = 1e-6
 
 
 def _float_case(name: str, ours: np.ndarray, ref: np.ndarray) -> CaseResult:
     if ours.shape != ref.shape:
         return CaseResult(FAMILY, name, False, detail=f"shape {list(ours.shape)} != {list(ref.shape)}")
     err = float(np.max(np.abs(ours.astype(np.float64) - ref.astype(np.float64)))) if ref.size else 0.0
-    tol = float_tolerance(float(np.max(np.abs(ref))) if ref.size else 0.0)
+    tol = float_tolerance(float(np.max(np.abs(ref))) if ref.size else 0.0, FLOAT_TOLERANCE)
     return CaseResult(FAMILY, name, err <= tol, max_error=err, detail=f"tolerance {tol:.3g}")
 
 
@@ -55,33 +60,25 @@ def run(kit: Kit) -> Iterator[CaseResult]:
     def crop() -> CaseResult:
         rng = random.Random(expected["python_random_seed"])
         clip = load_music_file(kit.root / expected["music_file"], segment_s=expected["segment_s"], rng=rng)
-        state["wav"] = clip.samples
         facts = (clip.start_frame, clip.file_frames, clip.file_rate)
         want = (expected["crop_start_sample"], expected["file_frames"], expected["file_sample_rate"])
         if facts != want:
             return CaseResult(FAMILY, "crop", False, detail=f"(start, frames, rate) {facts} != {want}")
-        result = _float_case("crop", clip.samples, npy("input_32k.npy"))
-        values = npy("input_values.npy")
-        same = np.array_equal(values.reshape(-1), npy("input_32k.npy"))
-        if list(values.shape) != expected["input_values_shape"] or not same:
-            return CaseResult(FAMILY, "crop", False, detail="input_values differs from the crop (processor not a no-op)")
-        return result
+        return _float_case("crop", clip.samples, npy("input_32k.npy"))
 
     yield _guard("crop", crop)
 
     def encode() -> CaseResult:
         model = EncodecMusic.load(folder / "encodec_tiny")
         state["model"] = model
-        wav = state.get("wav", npy("input_32k.npy"))
-        codes = model.encode(wav)
-        state["codes"] = codes
+        codes = model.encode(npy("input_32k.npy"))  # the reference's crop, so a crop failure stays local
         ref = npy("audio_codes.npy")
         return _exact_case("encode_codes", codes[None, None], ref)
 
     yield _guard("encode_codes", encode)
 
     def token_string() -> CaseResult:
-        codes = state.get("codes", npy("audio_codes.npy")[0, 0])
+        codes = npy("audio_codes.npy")[0, 0]  # the reference's codes -> our unit string and LLM ids
         text = units.codes_to_string(codes)
         ids = units.codes_to_llm_ids(codes)
         if text != expected["token_string"]:

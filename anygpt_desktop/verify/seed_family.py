@@ -11,15 +11,18 @@ import torch
 from anygpt_desktop.verify import CaseResult, Kit, float_tolerance
 
 FAMILY = "seed"
-PREPROCESS_TOLERANCE = 0.03  # golden/seed/README: resize implementations may differ by a few 1/255 steps
-# Stage arrays and their tolerance (golden/seed/README: max abs 1e-4 for vit/qformer; None = the kit's general rule).
-STAGES: dict[str, float | None] = {"vit_ln_out": 1e-4, "qformer_out": 1e-4, "encode_task_out": None}
+# Relative tolerances (of max(1, max|ref|)) = TOLERANCE_MARGIN x the error measured on the shared kit at 1 and 4
+# threads: preprocessing 0 (the same Pillow resize; 1e-6 allows a float32 rounding step), vit_ln_out 7.8e-7,
+# qformer_out 7.2e-7, encode_task_out 2.1e-7, image_embeds 9e-8, decode-only image_embeds 1.1e-7.
+PREPROCESS_TOLERANCE = 1e-6
+STAGES: dict[str, float] = {"vit_ln_out": 1e-5, "qformer_out": 1e-5, "encode_task_out": 3e-6}
+EMBEDS_TOLERANCE = 2e-6
 
 
-def _float_case(name: str, got: np.ndarray, ref: np.ndarray, tol: float | None = None) -> CaseResult:
+def _float_case(name: str, got: np.ndarray, ref: np.ndarray, rel: float) -> CaseResult:
     if got.shape != ref.shape:
         return CaseResult(FAMILY, name, False, detail=f"shape {got.shape} != {ref.shape}")
-    tol = float_tolerance(float(np.abs(ref).max())) if tol is None else tol
+    tol = float_tolerance(float(np.abs(ref).max()), rel)
     err = float(np.abs(got.astype(np.float64) - ref).max())
     return CaseResult(FAMILY, name, err <= tol, max_error=err, detail=f"tolerance {tol:.3g}")
 
@@ -46,7 +49,7 @@ def run(kit: Kit) -> Iterator[CaseResult]:
     tok = SeedTokenizer(case_dir / "seed_quantizer.pt", case_dir / "eva_vit_g.pth", device="cpu")
 
     # Preprocessing of the kit's image with our own loader + resize.
-    image_path = kit.root / expected["image"]
+    image_path = kit.root / expected["image"]  # the input file name comes from the kit
     pil = open_image(image_path)
     yield CaseResult(FAMILY, "image_size", list(pil.size) == expected["image_size_in"], detail=f"{pil.size}")
     ours = preprocess(pil).numpy()
@@ -61,25 +64,23 @@ def run(kit: Kit) -> Iterator[CaseResult]:
     yield CaseResult(FAMILY, "ids_dtype", str(trace.ids.dtype) == expected["ids_dtype"], detail=str(trace.ids.dtype))
     got_ids = trace.ids[0].tolist()
     yield _ids_case("ids", got_ids, ref_ids[0].tolist())
-    yield _ids_case("ids_expected_json", got_ids, expected["ids"])
     yield _ids_case("ids_from_image_file", tok.encode(image_path), expected["ids"])
     yield CaseResult(FAMILY, "unit_string", unit_string(got_ids) == expected["unit_string"])
     yield _ids_case("llm_ids", llm_ids(got_ids), expected["llm_ids"])
 
     # De-tokeniser.
     embeds = tok.image_embeds(torch.from_numpy(ref_ids)).float().numpy()
-    yield _float_case("image_embeds", embeds, np.load(case_dir / "image_embeds.npy"))
-    first8 = np.asarray(expected["image_embeds_first8"], dtype=np.float32)
-    yield _float_case("image_embeds_first8", embeds[0, :8], first8)
+    yield _float_case("image_embeds", embeds, np.load(case_dir / "image_embeds.npy"), EMBEDS_TOLERANCE)
     decode_ids = np.load(case_dir / "decode_only_ids.npy")
-    yield _ids_case("decode_only_ids_json", decode_ids[0].tolist(), expected["decode_only_ids"])
     decoded = tok.image_embeds(torch.from_numpy(decode_ids)).float().numpy()
-    yield _float_case("decode_only_image_embeds", decoded, np.load(case_dir / "decode_only_image_embeds.npy"))
+    ref_decoded = np.load(case_dir / "decode_only_image_embeds.npy")
+    yield _float_case("decode_only_image_embeds", decoded, ref_decoded, EMBEDS_TOLERANCE)
 
     # The reference fails on 31 ids; we refuse them with a clear error.
     try:
         tok.image_embeds(expected["decode_only_ids"][:31])
     except ImageUnitsError as exc:
-        yield CaseResult(FAMILY, "decode_31_ids", True, detail=f"refused: {exc}")
+        reference_failed = "Error" in str(expected.get("decode_31_ids", ""))
+        yield CaseResult(FAMILY, "decode_31_ids", reference_failed, detail=f"refused: {exc}; reference: {expected.get('decode_31_ids')}")
     else:
         yield CaseResult(FAMILY, "decode_31_ids", False, detail="31 ids were accepted")

@@ -72,7 +72,6 @@ def _postprocess_calls(reply: str, voice_prompt: str | None) -> list[dict[str, A
 
 def _check_generation(tok: AnyGPTTokenizer, turn: dict[str, Any], checks: _Checks, config: str) -> str:
     checks.eq("generation config", effective_config(config), turn["generation_config_effective"])
-    checks.eq("full sequence", turn["input_ids"] + turn["generated_ids"], turn["full_sequence"])
     decoded = tok.decode(turn["full_sequence"])
     checks.eq("batch_decode", decoded, turn["batch_decode"])
     return decoded
@@ -99,16 +98,16 @@ def _chat_case(tok: AnyGPTTokenizer, case: dict[str, Any], units: dict[str, Any]
             checks.eq(f"{where} input_ids", tok.encode(segments), turn["input_ids"])
             decoded = _check_generation(tok, turn, checks, chat_config_name(line.output_modality))
             calls: list[dict[str, Any]] = []
-            exception = None
+            extraction_failed = False
             try:
                 reply = chat_reply(decoded)
             except ReplyExtractionError:
-                exception = "AttributeError: 'NoneType' object has no attribute 'strip'"
+                extraction_failed = True
             else:
                 if chat_detected_modality(decoded) != "text":
                     calls = _postprocess_calls(reply, line.voice_prompt)
                 conv.append_assistant(reply)
-            checks.eq(f"{where} exception", exception, turn["exception"])
+            checks.eq(f"{where} reply extraction failed", extraction_failed, turn["exception"] is not None)
             checks.eq(f"{where} postprocess calls", calls, turn["postprocess_calls"])
         history = [[m.role, m.text] for m in conv.messages]
         checks.eq(f"{where} history", history, turn["history_after"])
@@ -163,7 +162,8 @@ def _parse_case(tok: AnyGPTTokenizer, case: dict[str, Any]) -> list[str]:
 def run(kit: Kit) -> Iterator[CaseResult]:
     folder = kit.golden / FAMILY
     vocab = Vocabulary.from_folder(folder)
-    yield CaseResult(FAMILY, "vocabulary", vocab.size == 53520, detail=f"{vocab.size} ids, layout checked")
+    recorded = kit.json(folder.relative_to(kit.root) / "config.json")["vocab_size"]
+    yield CaseResult(FAMILY, "vocabulary", vocab.size == recorded, detail=f"{vocab.size} ids (reference {recorded})")
     tok = AnyGPTTokenizer(folder / "tokenizer.model", vocab)
     for case in kit.json(folder.relative_to(kit.root) / "tokenize_cases.json")["cases"]:
         checks = _Checks()

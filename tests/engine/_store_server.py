@@ -25,6 +25,10 @@ class Knobs:
     status: dict[str, int] = field(default_factory=dict)  # path -> forced error status
     redirect_linked: dict[str, tuple[str, int]] = field(default_factory=dict)  # path -> (sha256, size) via 302
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header) as received
+    length_lie: dict[str, int] = field(default_factory=dict)  # path -> bytes added to the announced length
+    stall_after: dict[str, int] = field(default_factory=dict)  # path -> stop sending after N body bytes, keep open
+    trickle_s: dict[str, float] = field(default_factory=dict)  # path -> pause between 1 KiB body pieces
+    release: threading.Event = field(default_factory=threading.Event)  # set at shutdown: stalled answers end
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -67,11 +71,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self.end_headers()
                 return
             self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            lie = k.length_lie.get(blob_path, 0)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1 + lie}/{len(data) + lie}")
         else:
             self.send_response(200)
         body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(body) + k.length_lie.get(blob_path, 0)))
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
         limit = k.drop_after.get(blob_path)
@@ -85,6 +90,19 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            return
+        stall = k.stall_after.get(blob_path)
+        if stall is not None:
+            self.wfile.write(body[: max(0, stall - start)])
+            self.wfile.flush()
+            k.release.wait(timeout=60)  # the client must give up on its own read timeout long before
+            return
+        pause = k.trickle_s.get(blob_path)
+        if pause:
+            for i in range(0, len(body), 1024):
+                self.wfile.write(body[i : i + 1024])
+                self.wfile.flush()
+                k.release.wait(timeout=pause)
             return
         self.wfile.write(body)
 
@@ -119,6 +137,7 @@ class FileServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.knobs.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         self._thread.join(timeout=5)

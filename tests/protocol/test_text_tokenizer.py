@@ -74,3 +74,76 @@ def test_decode_drops_llama_specials(tokenizer):
 def test_missing_sentencepiece_model(tmp_path):
     with pytest.raises(TokenizerFilesError, match="tokenizer model not found"):
         AnyGPTTokenizer(tmp_path / "tokenizer.model", Vocabulary.chat_layout())
+
+
+# -- the legacy (transformers 4.34.1, legacy=True) decode around added tokens ---------------------------------------
+# The rule, from 4.34.1's slow ``_decode`` and LlamaTokenizer.convert_tokens_to_string: special ids 0/1/2 are dropped;
+# each added token is its own chunk; each run of ordinary pieces between added tokens becomes one chunk: its first
+# piece loses one leading "▁" (the dummy prefix), then SentencePiece decodes the pieces; a run that decodes to "" is
+# dropped when an added token comes after it, the last run is kept even if empty; chunks are joined with " ".
+
+
+@pytest.mark.parametrize(
+    "text, decoded",
+    [
+        ("<eoh> ", "<eoh> "),  # one trailing space: its run decodes to "" but is the last run -> kept
+        ("<eoh>  ", "<eoh>  "),
+        (" <eoh>", "<eoh>"),  # one leading space: an empty run before an added token -> dropped
+        ("  <eoh>", "  <eoh>"),
+        ("a <eoh> ", "a  <eoh> "),
+        ("<eoh> b ", "<eoh> b "),
+        (" ", ""),
+        ("<sosp> <eosp> ", "<sosp> <eosp> "),
+        ("<sosp> <eosp>", "<sosp> <eosp>"),
+        ("<eoh>\n", "<eoh> \n"),
+        ("\t<eoh>\t", "\t <eoh> \t"),
+    ],
+)
+def test_whitespace_next_to_added_tokens_decodes_like_the_legacy_tokenizer(tokenizer, text, decoded):
+    assert tokenizer.decode(tokenizer.encode(text)) == decoded
+
+
+def _legacy_decode(tokenizer, ids):
+    """The rule above, applied to the pieces (the oracle for the generated cases)."""
+    chunks, run = [], []
+
+    def run_text(pieces):
+        pieces = list(pieces)
+        if pieces[0].startswith("\u2581"):
+            pieces[0] = pieces[0][1:]
+        return tokenizer.sp.decode_pieces(pieces)
+
+    for i in ids:
+        if i in (0, 1, 2):
+            continue
+        if tokenizer.token_of(i) is not None:
+            if run and run_text(run):
+                chunks.append(run_text(run))
+            run = []
+            chunks.append(tokenizer.token_of(i))
+        else:
+            run.append(tokenizer.sp.id_to_piece(i))
+    if run:
+        chunks.append(run_text(run))
+    return " ".join(chunks)
+
+
+_ADDED = ["<eoh>", "<sosp>", "<eosp>", "[Human]", "[MMGPT]", "<🗣️5>", "<👀12>", "<eos>", "<-Res->"]
+_PIECES = st.one_of(
+    st.sampled_from(_ADDED),
+    st.text(alphabet=" \t\n", min_size=1, max_size=4),  # whitespace only
+    st.builds(lambda a, w, b: a + w + b, st.text(" \n", max_size=2), st.sampled_from(["a", "hi", "Cat.", "é"]),
+              st.text(" \n", max_size=2)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, min_size=1, max_size=8))
+def test_generated_whitespace_and_added_token_strings_follow_the_legacy_rule(tokenizer, parts):
+    ids = tokenizer.encode("".join(parts))
+    expected = _legacy_decode(tokenizer, ids)
+    assert tokenizer.decode(ids) == expected
+    assert tokenizer.decode(ids) == tokenizer.decode([1, *ids[1:], 2])  # <s> and </s> never show
+    if ids[-1] in tokenizer._id_to_added and len(ids) > 1:
+        # text that ends in an added token never ends with a space, whatever whitespace came before it
+        assert not tokenizer.decode(ids).endswith(" ")

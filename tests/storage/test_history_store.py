@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -145,36 +143,142 @@ def test_export_markdown_and_html(tmp_path: Path, media: dict[str, Path]) -> Non
     assert "<audio controls" in body
 
 
-_KILL_SCRIPT = textwrap.dedent(
-    """
-    import sys, time
-    from anygpt_desktop.storage.history import HistoryStore
-    store = HistoryStore(sys.argv[1])
-    conv = store.create("kill")
-    i = 0
-    while True:
-        store.append_turn(conv.id, "user", f"turn {i}")
-        print(i, flush=True)
-        i += 1
-    """
-)
+KILLS = 60
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
-def test_a_kill_loses_no_finished_turn(tmp_path: Path) -> None:
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_kill_9_at_random_moments_loses_no_finished_turn(tmp_path: Path) -> None:
+    """60 writer processes killed with SIGKILL at random moments (while opening, between and inside writes): after
+    each, the database passes integrity_check and holds every turn whose write had returned, with its media file.
+
+    The writers are forked from a server that has already imported the store, so each start costs milliseconds."""
+    import multiprocessing
+    import random
+    import sqlite3
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _kill_writer import write_turns_forever
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["_kill_writer"])
+    rng = random.Random(1234)
     root = tmp_path / "h"
-    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(root)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    reported = -1
-    for line in proc.stdout:
-        reported = int(line)
-        if reported >= 30:
-            break
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    store = HistoryStore(root)
-    conv = store.conversations()[0]
-    texts = [t.text for t in store.turns(conv.id)]
-    # every turn whose append returned is there, in order, and nothing is half-written
-    assert len(texts) >= reported + 1
-    assert texts == [f"turn {i}" for i in range(len(texts))]
+    media = tmp_path / "voice.wav"
+    sf.write(media, np.zeros(800, np.float32), 16000)
+    acknowledged: set[str] = set()
+    for child in range(KILLS):
+        receive, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=write_turns_forever, args=(str(root), f"c{child}", str(media), send))
+        proc.start()
+        send.close()
+        wanted = rng.randrange(-1, 12)  # -1: kill while the store opens; else after that many returned writes
+        if wanted >= 0:
+            assert receive.recv() == "open"
+            for _ in range(wanted):
+                acknowledged.add(receive.recv())
+        else:
+            time.sleep(rng.uniform(0.0, 0.02))  # a random moment of start-up
+        if rng.random() < 0.5:
+            time.sleep(rng.uniform(0.0, 0.003))  # land inside a write, not just after an acknowledgement
+        proc.kill()
+        proc.join(timeout=30)
+        assert proc.exitcode == -signal.SIGKILL, proc.exitcode
+        while True:  # writes that returned after our last read are acknowledged too
+            try:
+                ack = receive.recv()
+            except EOFError:
+                break
+            if ack != "open":
+                acknowledged.add(ack)
+        receive.close()
+
+        db = sqlite3.connect(root / "history.sqlite3")
+        try:
+            assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        finally:
+            db.close()
+        store = HistoryStore(root)
+        try:
+            assert store.recovered_from is None
+            stored = [t for c in store.conversations() for t in store.turns(c.id)]
+        finally:
+            store.close()
+        texts = {t.text for t in stored}
+        assert acknowledged <= texts, sorted(acknowledged - texts)[:5]
+        for turn in stored:  # nothing half-written: every stored media file is complete
+            for item in turn.media:
+                assert item.path.stat().st_size == media.stat().st_size
+    assert len(acknowledged) > KILLS  # the writers did get work done between kills
+
+
+def _stored_texts(root: Path) -> list[str]:
+    with HistoryStore(root) as store:
+        return [t.text for c in store.conversations() for t in store.turns(c.id)]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "zeroed_page"])
+def test_a_corrupt_database_is_moved_aside_never_deleted(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "h"
+    with HistoryStore(root) as store:
+        conv = store.create("before")
+        for i in range(200):
+            store.append_turn(conv.id, "user", f"turn {i} " + "x" * 200)
+    db_file = root / "history.sqlite3"
+    for side in ("-wal", "-shm"):
+        assert not (root / f"history.sqlite3{side}").exists()  # a clean close checkpoints the log
+    data = bytearray(db_file.read_bytes())
+    if damage == "garbage":
+        data = bytearray(b"this is not a database at all " * 100)
+    elif damage == "truncated":
+        data = data[: len(data) // 3]
+    else:
+        page = 4096
+        data[page : 3 * page] = bytes(2 * page)  # the schema root and a b-tree page wiped
+    db_file.write_bytes(bytes(data))
+
+    with caplog.at_level("WARNING"):
+        store = HistoryStore(root)
+    try:
+        assert store.recovered_from is not None
+        moved = store.recovered_from
+        assert moved.parent == root and moved.name.startswith("history.sqlite3.corrupt-")
+        assert moved.read_bytes() == bytes(data)  # kept byte for byte
+        assert "damaged" in store.recovery_message and moved.name in store.recovery_message
+        assert any("moved to" in r.getMessage() for r in caplog.records)
+        assert store.conversations() == []  # a fresh store that works
+        fresh = store.create("after")
+        store.append_turn(fresh.id, "user", "hello")
+    finally:
+        store.close()
+    assert _stored_texts(root) == ["hello"]
+    # opening again moves nothing more
+    with HistoryStore(root) as again:
+        assert again.recovered_from is None
+    assert len(list(root.glob("history.sqlite3.corrupt-*"))) == 1
+
+
+def test_a_healthy_store_reports_no_recovery(tmp_path: Path) -> None:
+    with HistoryStore(tmp_path / "h") as store:
+        assert store.recovered_from is None and store.recovery_message == ""
+
+
+@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="permissions: POSIX, not root")
+def test_a_read_only_folder_is_a_clear_error_and_nothing_is_moved(tmp_path: Path) -> None:
+    root = tmp_path / "h"
+    with HistoryStore(root) as store:
+        store.create("kept")
+    root.chmod(0o500)
+    (root / "history.sqlite3").chmod(0o400)
+    try:
+        try:
+            store = HistoryStore(root)
+        except HistoryError as exc:
+            assert "cannot be opened" in str(exc)
+        else:
+            store.close()
+        assert not list(root.glob("*.corrupt-*"))
+    finally:
+        root.chmod(0o700)
+        (root / "history.sqlite3").chmod(0o600)

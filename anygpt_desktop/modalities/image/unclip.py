@@ -138,15 +138,19 @@ class UnclipDecoder:
             else:
                 pipe = pipe.to(self.device)
         except Exception as exc:
-            if _is_oom(exc):
-                self._free_cache()
-                raise UnclipOutOfMemory(
-                    f"the image decoder does not fit in {self.device} memory; close other GPU programs or use the CPU"
-                ) from exc
+            self._raise_if_oom(exc, "load the image decoder")
             raise UnclipError(f"the image decoder at {self.folder} could not be loaded: {exc}") from exc
         pipe.set_progress_bar_config(disable=True)
         logger.info("unCLIP loaded from %s on %s (%s)", self.folder, self.device, self.dtype)
         return pipe
+
+    def _raise_if_oom(self, exc: BaseException, doing: str) -> None:
+        """The one out-of-memory handler: free the cache and raise ``UnclipOutOfMemory`` saying what did not fit."""
+        if _is_oom(exc):
+            self._free_cache()
+            raise UnclipOutOfMemory(
+                f"not enough {self.device} memory to {doing}; close other GPU programs, use the CPU, and retry"
+            ) from exc
 
     def _free_cache(self) -> None:
         if self.device.type == "cuda":
@@ -226,10 +230,6 @@ class UnclipDecoder:
         except Cancelled:
             raise
         except Exception as exc:
-            if _is_oom(exc):
-                self._free_cache()
-                raise UnclipOutOfMemory(
-                    f"not enough {self.device} memory to draw the image; close other GPU programs and retry"
-                ) from exc
+            self._raise_if_oom(exc, "draw the image")
             raise
         return out.images[0]
