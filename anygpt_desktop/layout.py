@@ -1,6 +1,6 @@
 """Where each component lives inside a models folder.
 
-The layout follows the reference CLIs' defaults (spec §8): ``speechtokenizer/``, ``soundstorm/`` and
+The layout follows the reference CLIs' defaults (reference-behaviour §8): ``speechtokenizer/``, ``soundstorm/`` and
 ``seed-tokenizer-2/`` as the AnyGPT scripts expect them, the hub folders under their repository names.
 Both the downloader and the tiny model kit write exactly this layout, and every loader reads it.
 """

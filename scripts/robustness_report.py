@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from anygpt_desktop.robustness.report import DEFAULT_TIMEOUT_S, run_report  # noqa: E402
+from anygpt_desktop.robustness.report import DEFAULT_TIMEOUT_S, run_report
 
 
 def main() -> int:

@@ -18,15 +18,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, "tests/app")
-from fake_assistant import FakeAssistant  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
-from PySide6.QtCore import QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from fake_assistant import FakeAssistant
+import numpy as np
+from PIL import Image, ImageDraw
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
 
-from anygpt_desktop.app.audio_out import AudioOut  # noqa: E402
-from anygpt_desktop.app.main_window import MainWindow  # noqa: E402
-from anygpt_desktop.app.mic import MicController  # noqa: E402
+from anygpt_desktop.app.audio_out import AudioOut
+from anygpt_desktop.app.main_window import MainWindow
+from anygpt_desktop.app.mic import MicController
 
 out, tmp = Path(sys.argv[1]), Path(sys.argv[2])
 app = QApplication(sys.argv[:1])

@@ -304,5 +304,5 @@ class ConversationView(QScrollArea):
             for r in t.audio_rows:
                 fn(r)
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(640, 480)

@@ -29,7 +29,7 @@ def gpu_memory_text(device: str) -> str:
         used = torch.cuda.memory_allocated(index)
         peak = torch.cuda.max_memory_allocated(index)
         total = torch.cuda.get_device_properties(index).total_memory
-    except Exception as exc:  # noqa: BLE001 - driver errors become "unknown", not a crash
+    except Exception as exc:  # driver errors become "unknown", not a crash
         logger.debug("GPU memory query failed: %s", exc)
         return "GPU memory unknown"
     return f"GPU memory {used / GIB:.1f} GiB (peak {peak / GIB:.1f}) of {total / GIB:.1f} GiB"

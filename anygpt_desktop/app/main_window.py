@@ -373,11 +373,11 @@ class MainWindow(QMainWindow):
         self.session.attach(path, AttachmentKind.IMAGE)
         return True
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if any(file_kind(Path(u.toLocalFile())) for u in event.mimeData().urls()):
             event.acceptProposedAction()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+    def dropEvent(self, event: QDropEvent) -> None:
         for url in event.mimeData().urls():
             if url.isLocalFile():
                 self.add_file(Path(url.toLocalFile()))
@@ -427,7 +427,7 @@ class MainWindow(QMainWindow):
 
     # -- keys and closing ------------------------------------------------------------------------------------------
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, event: QCloseEvent) -> None:
         if not self._closed:
             self._closed = True
             app = QApplication.instance()

@@ -6,8 +6,6 @@ Every key has a typed default in ``DEFAULTS``. :func:`assistant_settings` turns 
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Sequence, get_args
 
@@ -15,16 +13,18 @@ from platformdirs import user_config_dir
 from PySide6.QtCore import QSettings
 
 from anygpt_desktop.audio.vad import VadConfig
+from anygpt_desktop.engine.decode_settings import DecodeSettings, SamplingParams
 from anygpt_desktop.protocol.decoding import effective_config
 
-if TYPE_CHECKING:  # the engine pulls in torch: imported where it is needed, inside the functions
+if TYPE_CHECKING:  # the assistant pulls in torch: imported where it is needed, inside the functions
     from anygpt_desktop.engine.assistant import AssistantSettings
-    from anygpt_desktop.engine.decode_loop import DecodeSettings
 
 DECODE_MODALITIES = ("text", "speech", "image", "music")
 SAMPLING_KEYS = ("temperature", "top_k", "top_p", "repetition_penalty")
 DEVICES = ("", "cuda", "cpu")  # "" = automatic
-PRECISIONS = ("", "float32", "float16", "bfloat16")  # "" = automatic (fp32 on CPU, bf16/fp16 on CUDA)
+PRECISIONS = ("", "fp32", "bf16", "fp16", "int8", "int4")  # "" = automatic (from the free memory; see models plan)
+LEGACY_PRECISIONS = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}  # values saved by earlier versions
+DECODE_MODES = ("", "eager", "compiled")  # "" = automatic (compiled on CUDA, eager on the CPU)
 TalkMode = Literal["hold", "toggle"]  # hold the key while speaking, or click once to start and once to stop
 Theme = Literal["light", "dark"]
 TALK_MODES: tuple[TalkMode, ...] = get_args(TalkMode)
@@ -51,34 +51,10 @@ DECODE_LIMITS = ("max_text_tokens", "max_speech_units", "max_music_units")
 
 
 def decode_field_defaults(names: Sequence[str]) -> dict[str, Any]:
-    """``DecodeSettings``' own defaults for the fields ``names``, read from the class's source.
-
-    The class is the one place these values are set. Importing its module pulls in torch and transformers (many
-    seconds), which must not delay the window, so the literals of its field defaults are read with ``ast`` instead
-    (the bundle ships that one source file for it); a test checks them against ``DecodeSettings()``.
-    """
-    spec = importlib.util.find_spec("anygpt_desktop.engine.decode_loop")
-    try:
-        source = Path(spec.origin).read_text(encoding="utf-8") if spec and spec.origin else None
-    except OSError:
-        source = None
-    if source is None:  # a frozen build without the module's source: import it (slower, same values)
-        from anygpt_desktop.engine.decode_loop import DecodeSettings
-
-        defaults = DecodeSettings()
-        return {n: getattr(defaults, n) for n in names}
-    tree = ast.parse(source)
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "DecodeSettings")
-    found = {
-        node.target.id: ast.literal_eval(node.value)
-        for node in cls.body
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id in names
-        and node.value is not None
-    }
-    missing = [n for n in names if n not in found]
-    if missing:
-        raise RuntimeError(f"DecodeSettings has no literal default for {', '.join(missing)}")
-    return found
+    """``DecodeSettings``' own defaults for the fields ``names`` (the class is the one place they are set; its module
+    is torch-free, so reading it does not delay the window)."""
+    defaults = DecodeSettings()
+    return {n: getattr(defaults, n) for n in names}
 
 
 DECODE_LIMIT_DEFAULTS = decode_field_defaults(DECODE_LIMITS)
@@ -88,6 +64,7 @@ DEFAULTS: dict[str, Any] = {
     "models_dir": "",  # empty: the default models folder
     "device": "",  # empty: automatic (cuda when available)
     "precision": "",  # empty: automatic
+    "decode_mode": "",  # empty: automatic (compiled on CUDA)
     "output_modality": "auto",  # auto | text | speech | image | music
     "talk_mode": "hold",  # hold | toggle
     "input_device": "",  # empty: the system default (else a PortAudio device name)
@@ -103,7 +80,7 @@ DEFAULTS: dict[str, Any] = {
     **REFERENCE_SAMPLING,
 }
 
-RELOAD_KEYS = ("device", "precision")
+RELOAD_KEYS = ("device", "precision", "decode_mode")
 MIC_KEYS = ("input_device", "vad_aggressiveness", "vad_end_silence_ms", "pre_roll_ms")
 APPLIES = {
     "model": "after reloading the models (Models → Reload models, Ctrl+R)",
@@ -169,9 +146,6 @@ def with_demo_limits(values: dict[str, Any]) -> dict[str, Any]:
 
 def decode_settings(values: dict[str, Any]) -> DecodeSettings:
     """The engine's ``DecodeSettings`` for stored values (temperature 0 means greedy: always the likeliest token)."""
-    from anygpt_desktop.engine.decode_loop import DecodeSettings
-    from anygpt_desktop.engine.sampling import SamplingParams
-
     def params(m: str) -> SamplingParams:
         temperature = float(values[sampling_key(m, "temperature")])
         return SamplingParams(
@@ -196,7 +170,8 @@ def assistant_settings(values: dict[str, Any]) -> AssistantSettings:
 
     return AssistantSettings(
         device=values["device"] or None,
-        dtype=values["precision"] or None,
+        precision=LEGACY_PRECISIONS.get(values["precision"], values["precision"]) or "auto",
+        decode_mode=values.get("decode_mode") or None,
         output_dir=Path(values["output_folder"]) if values["output_folder"] else None,
         default_voice=Path(values["default_voice"]) if values["default_voice"] else None,
         decode=decode_settings(values),

@@ -45,8 +45,8 @@ from anygpt_desktop.app.settings import (
 logger = logging.getLogger(__name__)
 
 DEVICE_LABELS = {"": "Automatic (GPU when available)", "cuda": "GPU (CUDA)", "cpu": "CPU"}
-PRECISION_LABELS = {"": "Automatic (float32 on CPU, bfloat16/float16 on GPU)", "float32": "float32",
-                    "float16": "float16", "bfloat16": "bfloat16"}
+PRECISION_LABELS = {"": "Automatic (what fits the free memory)", "fp32": "float32", "bf16": "bfloat16",
+                    "fp16": "float16", "int8": "8-bit weights (int8)", "int4": "4-bit weights (int4, lower quality)"}
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
 
@@ -63,7 +63,7 @@ def audio_device_names(direction: str) -> tuple[list[str], str]:
         return [d.name for d in list_devices(direction)], ""  # type: ignore[arg-type]
     except AudioError as exc:
         return [], str(exc)
-    except Exception as exc:  # noqa: BLE001 - a broken sound system must not keep the dialog from opening
+    except Exception as exc:  # a broken sound system must not keep the dialog from opening
         logger.warning("listing %s devices failed: %s", direction, exc)
         return [], f"The sound devices could not be listed: {exc}"
 

@@ -4,7 +4,7 @@ Reading uses soundfile (libsndfile): WAV, FLAC, OGG/Vorbis (and Opus where libsn
 libsndfile is 1.1 or newer (``MP3_SUPPORTED`` says whether this system can; the soundfile wheels bundle 1.2, so it usually can).
 Integer PCM is scaled by 1/32768 (16-bit), exactly as the reference's ``torchaudio.load`` does.
 
-Channel rule (spec §4.1, §4.3, §6):
+Channel rule (reference-behaviour §4.1, §4.3, §6):
 * ``"first"`` (the default): keep channel 0, as the reference does for **speech instructions**.
 * ``"mean"``: average the channels, as the reference does for **voice prompts** (exactly 2 channels there; 3+ channels fail
   in the reference, here they are averaged too) and **music** (all channels averaged).

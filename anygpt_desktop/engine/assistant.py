@@ -2,7 +2,7 @@
 
 ``Assistant.turn`` is a plain generator taking a :class:`~anygpt_desktop.cancel.CancelToken`, so it runs and is
 tested without threads or Qt; the GUI runs it in its one worker thread. History stays consistent: a turn that
-fails leaves no trace in it (the reference kept the dangling user message, spec §11.5); a cancelled turn is kept as
+fails leaves no trace in it (the reference kept the dangling user message, reference-behaviour §11.5); a cancelled turn is kept as
 far as it got.
 """
 
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CONTEXT_TOKENS = 4096  # the SFT sequence length (config.json says 2048, which has no effect in HF, spec §10.15)
+CONTEXT_TOKENS = 4096  # the SFT sequence length (config.json says 2048, which has no effect in HF, reference-behaviour §10.15)
 
 
 class InputError(ValueError):
@@ -210,7 +210,7 @@ class Assistant:
         except user_facing_errors() as exc:
             yield TurnFailed(str(exc))
             return
-        except Exception as exc:  # noqa: BLE001 - an input we could not use must not take the app down
+        except Exception as exc:  # an input we could not use must not take the app down
             logger.exception("input could not be used")
             yield TurnFailed(f"the input could not be used ({type(exc).__name__}: {exc})")
             return
@@ -226,7 +226,7 @@ class Assistant:
         except user_facing_errors() as exc:
             yield TurnFailed(str(exc))
             return
-        except Exception as exc:  # noqa: BLE001 - the history stays as it was; the app keeps running
+        except Exception as exc:  # the history stays as it was; the app keeps running
             logger.exception("turn failed")
             yield TurnFailed(f"the reply failed ({type(exc).__name__}: {exc}); the conversation is unchanged")
             return
@@ -240,7 +240,7 @@ class Assistant:
 
     def _fit_context(self, user: list[Segment]) -> tuple[list[int], int]:
         """Prompt ids for the history plus ``user``, dropping the oldest exchanges while the prompt leaves less than
-        ``reply_budget_tokens`` of the context the model was tuned with (4096 tokens, spec §1.1)."""
+        ``reply_budget_tokens`` of the context the model was tuned with (4096 tokens, reference-behaviour §1.1)."""
         assert self.llm is not None
         limit = CONTEXT_TOKENS - self.settings.reply_budget_tokens
         dropped = 0
@@ -315,7 +315,7 @@ class Assistant:
                     try:
                         voice = self._voice(request)
                         _ = (self.media.speechtokenizer, self.media.soundstorm)  # load now: a missing file is a notice
-                    except Exception as exc:  # noqa: BLE001 - a voice or model problem must not end the turn
+                    except Exception as exc:  # a voice or model problem must not end the turn
                         yield Notice(f"no spoken reply: {exc}")
                         continue
                     speech = SpeechOutput(self.media, voice, state, seed=settings.seed)
@@ -367,7 +367,7 @@ class Assistant:
                     yield self._render_image(span.units, state, label, timings)
                 elif span.modality == "music":
                     yield self._render_music(span.units, label, timings)
-            except Exception as exc:  # noqa: BLE001 - one failed medium must not lose the turn
+            except Exception as exc:  # one failed medium must not lose the turn
                 if state.cancelled():
                     continue
                 logger.exception("%s output failed", span.modality)

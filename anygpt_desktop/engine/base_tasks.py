@@ -1,10 +1,10 @@
 """The base model's tasks through the same engine: text→image, image→text, text→speech (default or cloned voice),
-speech→text, text→music, music→text (spec §2.2).
+speech→text, text→music, music→text (reference-behaviour §2.2).
 
 Differences from the reference, on purpose: the span is opened by the loop itself for text→x tasks and the turn ends
 when it closes (the reference sampled to the token limit and searched the decoded text), the instruction choice is
 seedable, and music input is a 5 s crop from the start (the reference took 20 s at a random offset, which is out of the
-training distribution, spec §10.7).
+training distribution, reference-behaviour §10.7).
 """
 
 from __future__ import annotations

@@ -1,11 +1,34 @@
-"""What one turn's decoding may do: sampling per span and the limits the output grammar enforces."""
+"""What one turn's decoding may do: sampling per span and the limits the output grammar enforces.
+
+Plain dataclasses without torch, so the settings window can read their defaults without loading the engine."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from anygpt_desktop.engine.sampling import SamplingParams
+from anygpt_desktop.protocol.decoding import effective_config
 from anygpt_desktop.protocol.kinds import OutputModality
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    do_sample: bool = True
+    temperature: float = 1.0
+    top_k: int = 50
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+
+    @classmethod
+    def from_reference(cls, config_name: str) -> "SamplingParams":
+        """The values the reference ran with for a config file (e.g. top-k 50 where the file names none)."""
+        c = effective_config(config_name)
+        return cls(
+            do_sample=bool(c["do_sample"]),
+            temperature=float(c["temperature"]),
+            top_k=int(c["top_k"] or 0),
+            top_p=float(c["top_p"]),
+            repetition_penalty=float(c["repetition_penalty"] or 1.0),
+        )
 
 
 @dataclass

@@ -170,7 +170,7 @@ def load_llm(
             f"the language model in {folder} is not a plain weights file (it would run code when loaded, or it is "
             "damaged); it was not loaded. Download it again in the model manager."
         ) from exc
-    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error type for a damaged file
+    except Exception as exc:  # safetensors raises its own error type for a damaged file
         if type(exc).__name__ != "SafetensorError":
             raise
         raise ModelLoadError(f"the language model file in {folder} is damaged or incomplete ({exc}); download it again") from exc

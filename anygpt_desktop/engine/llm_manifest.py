@@ -14,7 +14,7 @@ import torch
 
 from anygpt_desktop.protocol.vocab import BOS_ID, EOS_ID
 
-# fnlp/AnyGPT-chat config.json (spec §1.1), verbatim.
+# fnlp/AnyGPT-chat config.json (reference-behaviour §1.1), verbatim.
 ANYGPT_CHAT_CONFIG: dict[str, Any] = {
     "_name_or_path": "fnlp/AnyGPT-chat",
     "architectures": ["LlamaForCausalLM"],

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 SPEECH_RATE = 16000
 MUSIC_RATE = 32000
-MUSIC_INPUT_SECONDS = 5.0  # the chat CLI's crop and the pre-training clip length (spec §6)
+MUSIC_INPUT_SECONDS = 5.0  # the chat CLI's crop and the pre-training clip length (reference-behaviour §6)
 
 
 class MediaModels:
@@ -126,7 +126,7 @@ class MediaModels:
         from anygpt_desktop.audio.files import load_audio
 
         # the reference keeps channel 0 of a speech instruction and resamples with torchaudio's sinc filter
-        # (spec §4.1): the "sinc" method reproduces it within 1e-7, so the model hears the units it was trained on
+        # (reference-behaviour §4.1): the "sinc" method reproduces it within 1e-7, so the model hears the units it was trained on
         wav = load_audio(path, SPEECH_RATE, channel_rule="first", max_seconds=MAX_SPEECH_INPUT_SECONDS, method="sinc")
         return self.speech_units(wav)
 

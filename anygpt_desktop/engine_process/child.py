@@ -199,7 +199,7 @@ class EngineServer:
         except Cancelled:
             self._send(p.LoadFailed("Loading was cancelled.", True))
             return
-        except Exception as exc:  # noqa: BLE001 - the reason goes to the GUI, the engine stays
+        except Exception as exc:  # the reason goes to the GUI, the engine stays
             logger.debug("load failed:\n%s", traceback.format_exc())
             self._send(p.LoadFailed(_reason(exc), False))
             return
@@ -227,7 +227,7 @@ class EngineServer:
                     return
         except Cancelled:
             final = TurnFailed("stopped", cancelled=True)
-        except Exception as exc:  # noqa: BLE001 - a failed turn, not a dead engine
+        except Exception as exc:  # a failed turn, not a dead engine
             logger.exception("the turn failed inside the engine")
             final = TurnFailed(f"the engine failed during this turn ({type(exc).__name__}: {exc}); "
                                "the conversation is unchanged")
@@ -245,7 +245,7 @@ class EngineServer:
     def _send_history(self) -> None:
         try:
             self._send(p.History(self.assistant.history_json()))
-        except (p.ProtocolError, Exception) as exc:  # noqa: BLE001 - the GUI keeps its last copy
+        except (p.ProtocolError, Exception) as exc:  # the GUI keeps its last copy
             logger.exception("the conversation could not be sent: %s", exc)
 
     def _apply(self, what: str, action: Any) -> None:
@@ -254,7 +254,7 @@ class EngineServer:
             return
         try:
             action(self.assistant)
-        except Exception as exc:  # noqa: BLE001 - reported to the GUI
+        except Exception as exc:  # reported to the GUI
             logger.debug("%s failed:\n%s", what, traceback.format_exc())
             self._send(p.Ack(what, False, _reason(exc)))
             return
@@ -268,7 +268,7 @@ def _release_named_semaphores() -> None:
         from multiprocessing import util
 
         util._run_finalizers(0)  # the exit-time finalizers multiprocessing itself would run
-    except Exception:  # noqa: BLE001 - best effort; the resource tracker cleans up otherwise
+    except Exception:  # best effort; the resource tracker cleans up otherwise
         logger.debug("finalizers failed", exc_info=True)
 
 
@@ -286,7 +286,7 @@ def child_main(conn: Any, config_json: str) -> None:
     code = 0
     try:
         EngineServer(transport, config).serve()
-    except BaseException:  # noqa: BLE001 - logged; the GUI sees the exit code
+    except BaseException:  # logged; the GUI sees the exit code
         logger.exception("the engine failed")
         code = 1
     finally:

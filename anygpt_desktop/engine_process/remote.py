@@ -167,7 +167,7 @@ class EngineProcess:
 def _shutdown_quietly(engine: EngineProcess) -> None:
     try:
         engine.shutdown()
-    except Exception:  # noqa: BLE001 - called from finalizers
+    except Exception:  # called from finalizers
         logger.exception("engine shutdown failed")
 
 

@@ -1,4 +1,4 @@
-"""The reference CLIs' input line grammars (spec §2.2, §2.5), in the code's field order.
+"""The reference CLIs' input line grammars (reference-behaviour §2.2, §2.5), in the code's field order.
 
 Chat: ``task|text|output modality|voice prompt|images|speech files|music files`` (comma-separated lists; the
 reference README swaps fields 3 and 4, the code does not). Base: ``modality|to_modality|data[|voice_prompt]``.

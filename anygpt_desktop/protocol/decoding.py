@@ -1,4 +1,4 @@
-"""The reference's decoding configs (config/*.json, spec §3.1) and the values they had in effect (spec §3.3).
+"""The reference's decoding configs (config/*.json, reference-behaviour §3.1) and the values they had in effect (reference-behaviour §3.3).
 
 Under transformers 4.34.1 a passed ``GenerationConfig`` had no EOS or pad id (so every call ran to
 ``max_new_tokens``), ``top_k`` defaulted to 50 and ``num_beams`` to 1. ``effective_config`` reproduces those values;

@@ -1,4 +1,4 @@
-"""Instruction lists and task prompts as data (spec §2.3–2.4), and a seedable instruction choice.
+"""Instruction lists and task prompts as data (reference-behaviour §2.3–2.4), and a seedable instruction choice.
 
 The lists are kept verbatim, duplicates included: the reference picks with ``random.choice``, so duplicates weight
 the choice.

@@ -1,16 +1,16 @@
-"""Prompt rendering for the chat model (MMGPT template, multi-turn history) and the base-model tasks (spec §2).
+"""Prompt rendering for the chat model (MMGPT template, multi-turn history) and the base-model tasks (reference-behaviour §2).
 
 Prompts are lists of segments: trusted strings we build (role markers, unit spans, the model's own earlier replies)
 and :class:`UserText` (what the user typed). ``"".join(map(str, segments))`` is byte-identical to the reference's
 prompt string; :meth:`AnyGPTTokenizer.encode` turns segments into the reference's ids, keeping user text inert.
 
 Reference quirks kept on purpose because they change what the released model sees:
-* the stored assistant reply starts with ``": "`` (``[MMGPT]: : reply<eos>``, spec §2.6);
+* the stored assistant reply starts with ``": "`` (``[MMGPT]: : reply<eos>``, reference-behaviour §2.6);
 * unit tokens inside stored replies are space-separated (decoded text re-tokenised);
 * a speech input appends " Please recognize the voice command and give reply and voice" (two spaces when the typed
   text is empty);
 * the separator after a message is chosen by its position, not its role (only matters for a dangling message).
-Quirk fixed because it only hurts: a failed turn does not leave its user message in the history (spec §11.5);
+Quirk fixed because it only hurts: a failed turn does not leave its user message in the history (reference-behaviour §11.5);
 ``Conversation.keep_failed_user_messages`` restores the reference's behaviour for verification.
 """
 
@@ -31,7 +31,7 @@ SYSTEM_ANYGPT = (
     "including text, speech, images and audio."
 )
 SPEECH_INSTRUCTION_SUFFIX = "Please recognize the voice command and give reply and voice"
-SPEECH_RESPONSE_SEP = "<eot>"  # plain text, not a token (spec §1.3)
+SPEECH_RESPONSE_SEP = "<eot>"  # plain text, not a token (reference-behaviour §1.3)
 MAX_USER_TEXT_CHARS = 12_000
 """The longest typed message accepted (about 3,000 tokens of English: what fits the model's 4,096-token context with
 room for the reply). A longer one is refused before it is tokenized, so a pasted megabyte never reaches the model."""
@@ -173,7 +173,7 @@ def interleaved_user_message(
 
 
 def base_prompt(input_modality: str, instruction: str, data: str | UserText) -> list[Segment]:
-    """A base-model task prompt (spec §2.2).
+    """A base-model task prompt (reference-behaviour §2.2).
 
     Text input (text → image/speech/music): ``[Human]: {instruction} This is input: {text}<eoh> [MMGPT]:``.
     Media input (x → text): ``[Human]: {instruction} {unit string}<eoh> [MMGPT]:``.

@@ -1,4 +1,4 @@
-"""The reference CLIs' text-level extraction rules (spec §3.4), for verification and for storing history.
+"""The reference CLIs' text-level extraction rules (reference-behaviour §3.4), for verification and for storing history.
 
 The product parses the token stream with :mod:`anygpt_desktop.protocol.stream_parser`; these functions reproduce
 what the reference did with the decoded text, so history can be stored exactly as the released model expects it and

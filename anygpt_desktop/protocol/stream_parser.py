@@ -4,7 +4,7 @@ Feed ids one at a time (as they stream out of the decode loop); get typed events
 ``<-Ins->``), reply text (after ``<-Res->`` or plain), unit spans streamed unit by unit, and the end of the turn.
 Malformed streams produce :class:`Diagnostic` events instead of silent garbage.
 
-Deliberate differences from the reference's text-level extraction (spec §3.4, kept in
+Deliberate differences from the reference's text-level extraction (reference-behaviour §3.4, kept in
 :mod:`reference_compat` for verification):
 * only the ids of this turn are parsed (the reference scanned the whole decoded history for the output modality);
 * inside a span, only that modality's units count; other tokens are reported and ignored (the reference took every

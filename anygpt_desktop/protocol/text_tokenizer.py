@@ -1,4 +1,4 @@
-"""Text ↔ ids exactly as the released slow LLaMA tokenizer did under transformers 4.34.1 (``legacy=True``, spec §1.4).
+"""Text ↔ ids exactly as the released slow LLaMA tokenizer did under transformers 4.34.1 (``legacy=True``, reference-behaviour §1.4).
 
 Rule: added tokens are cut out of *trusted* text first (the text we build: templates, unit strings, the model's own
 earlier replies); every remaining text run is encoded on its own by SentencePiece, which prepends its dummy ``▁``.

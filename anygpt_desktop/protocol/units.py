@@ -1,4 +1,4 @@
-"""Unit spans as prompt text (spec §1.5): ``sos + unit tokens without spaces + eos``, and music's frame-major layout."""
+"""Unit spans as prompt text (reference-behaviour §1.5): ``sos + unit tokens without spaces + eos``, and music's frame-major layout."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def music_units_to_codes(units: Sequence[int], strict: bool = True) -> list[list
     """Music unit values → codes ``[4][frames]``.
 
     ``strict`` (the product's default) refuses a partial last frame and a unit in the wrong codebook phase.
-    ``strict=False`` is the reference's rule (spec §6): ``value % 2048``, a trailing partial frame silently dropped.
+    ``strict=False`` is the reference's rule (reference-behaviour §6): ``value % 2048``, a trailing partial frame silently dropped.
     """
     if strict:
         if len(units) % MUSIC_CODEBOOKS:

@@ -1,4 +1,4 @@
-"""The AnyGPT vocabulary: 32,000 LLaMA-2 pieces followed by 21,520 added tokens (spec §1.3).
+"""The AnyGPT vocabulary: 32,000 LLaMA-2 pieces followed by 21,520 added tokens (reference-behaviour §1.3).
 
 The id layout is defined here once. ``Vocabulary.from_folder`` reads a model folder's tokenizer files and checks them
 against the layout, so a folder that would make the model "talk nonsense" is refused with a readable reason.
@@ -79,7 +79,7 @@ INSTRUCTION_SEP_ID = EXPECTED_IDS[INSTRUCTION_SEP]
 ROLE_IDS = (HUMAN_ID, MMGPT_ID, ANYGPT_ID)  # a role marker in a reply means the model began another turn
 END_OF_TURN_IDS = (END_OF_MMGPT_ID, END_OF_MESSAGE_ID, EOS_ID)  # any of these ends a generated turn
 # the smallest vocabulary we can run: every modality the inference code uses (image, speech, music) and the chat
-# roles; the base model may lack the four SFT tokens (spec §1.3, UNCERTAIN), so they are optional.
+# roles; the base model may lack the four SFT tokens (reference-behaviour §1.3, UNCERTAIN), so they are optional.
 MIN_VOCAB_SIZE = EXPECTED_IDS["<eomu>"] + 1
 
 

@@ -276,7 +276,7 @@ class _RunsCode:
     def __init__(self, marker: str) -> None:
         self.marker = marker
 
-    def __reduce__(self):  # noqa: D105
+    def __reduce__(self):
         return (os.system, (f"echo pwned > {self.marker}",))
 
 

@@ -178,7 +178,7 @@ def run_with_deadline(fn: Callable[[], Any], timeout_s: float) -> tuple[str, Any
     def target() -> None:
         try:
             box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - classified by the caller
+        except BaseException as exc:  # classified by the caller
             box["exc"] = exc
 
     t = threading.Thread(target=target, daemon=True, name="robustness-case")
@@ -220,7 +220,7 @@ class _RecordingLoop:
         self._loop = loop
         self.prompts: list[list[int]] = []
 
-    def run(self, prompt_ids, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003 - a transparent proxy
+    def run(self, prompt_ids, *args, **kwargs):  # a transparent proxy
         self.prompts.append(list(prompt_ids))
         return self._loop.run(prompt_ids, *args, **kwargs)
 

@@ -1,4 +1,4 @@
-"""The AnyGPT-chat added-token list and tokenizer files, generated from the id layout (spec §1.3, §11.2).
+"""The AnyGPT-chat added-token list and tokenizer files, generated from the id layout (reference-behaviour §1.3, §11.2).
 
 The released chat checkpoint adds 21,520 non-special tokens to the 32,000-piece LLaMA-2 SentencePiece vocabulary, in
 groups: role markers, then for each modality its unit tokens followed by its start/end tags, then four SFT tokens.

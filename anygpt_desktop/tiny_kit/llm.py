@@ -1,6 +1,6 @@
 """Tiny ``AnyGPT-chat/`` folder: a small random LLaMA with the real vocabulary and tokenizer files.
 
-Layout as released (spec §1.1): ``config.json`` (the real config with small widths), ``generation_config.json``,
+Layout as released (reference-behaviour §1.1): ``config.json`` (the real config with small widths), ``generation_config.json``,
 ``pytorch_model.bin`` (a plain ``torch.save`` state dict in the HF key order, loaded by transformers with
 ``weights_only=True``), ``tokenizer.model`` (LLaMA-2 SentencePiece), ``added_tokens.json``, ``tokenizer_config.json``
 (byte-identical to the release) and ``special_tokens_map.json``.

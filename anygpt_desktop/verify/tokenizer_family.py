@@ -2,7 +2,7 @@
 
 The chat and base CLI scenarios are replayed through this package's protocol layer: the line grammar, prompt
 rendering, tokeniser, decoding config choice, batch-decode text and the reference's extraction rules. The history is
-kept the reference's way here (a failed turn leaves its user message, spec §11.5) so every case can be compared; the
+kept the reference's way here (a failed turn leaves its user message, reference-behaviour §11.5) so every case can be compared; the
 product drops that message (see ``Conversation`` docs).
 """
 

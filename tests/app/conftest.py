@@ -12,8 +12,8 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "session"))  # fake_engine, shared with the session tests
 
-from fake_assistant import FakeAssistant  # noqa: E402  (after the platform is chosen)
-from window_kit import FakeMic, make_player  # noqa: E402
+from fake_assistant import FakeAssistant  # after the platform is chosen
+from window_kit import FakeMic, make_player
 
 
 @pytest.fixture

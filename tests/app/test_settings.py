@@ -51,14 +51,14 @@ def test_defaults_are_the_engine_defaults() -> None:
 def test_settings_map_onto_the_assistant_settings(tmp_path: Path) -> None:
     values = dict(DEFAULTS)
     values.update({
-        "device": "cpu", "precision": "bfloat16", "output_folder": str(tmp_path / "out"),
+        "device": "cpu", "precision": "bf16", "output_folder": str(tmp_path / "out"),
         "default_voice": str(tmp_path / "me.wav"), "max_text_tokens": 10, "max_speech_units": 50,
         sampling_key("speech", "temperature"): 0.8, sampling_key("speech", "top_k"): 20,
         sampling_key("speech", "top_p"): 0.9, sampling_key("speech", "repetition_penalty"): 1.2,
         sampling_key("text", "temperature"): 0.0, "text_beams": 3,
     })
     s = assistant_settings(values)
-    assert (s.device, s.dtype) == ("cpu", "bfloat16")
+    assert (s.device, s.precision) == ("cpu", "bf16")
     assert s.output_dir == tmp_path / "out" and s.default_voice == tmp_path / "me.wav"
     assert (s.decode.max_text_tokens, s.decode.max_speech_units) == (10, 50)
     sp = s.decode.speech
@@ -87,7 +87,7 @@ def test_the_dialog_shows_and_stores_every_group(qtbot, tmp_path: Path) -> None:
     voice = tmp_path / "voice.wav"
     sf.write(voice, np.zeros(16000, np.float32), 16000)
     dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
-    dialog.precision.setCurrentIndex(dialog.precision.findData("float32"))
+    dialog.precision.setCurrentIndex(dialog.precision.findData("int8"))
     dialog.sampling[sampling_key("text", "temperature")].setValue(0.7)
     dialog.sampling[sampling_key("speech", "top_p")].setValue(0.9)
     dialog.limits["max_speech_units"].setValue(50)
@@ -105,7 +105,7 @@ def test_the_dialog_shows_and_stores_every_group(qtbot, tmp_path: Path) -> None:
         "device", "precision", "text_temperature", "speech_top_p", "max_speech_units", "text_beams", "vad_aggressiveness",
         "vad_end_silence_ms", "pre_roll_ms", "input_device", "output_device", "default_voice", "output_folder"])
     again = AppSettings(tmp_path / "settings.ini")
-    assert again.get("device") == "cpu" and again.get("precision") == "float32"
+    assert again.get("device") == "cpu" and again.get("precision") == "int8"
     assert again.get("text_temperature") == pytest.approx(0.7) and again.get("speech_top_p") == pytest.approx(0.9)
     assert again.get("max_speech_units") == 50 and again.get("vad_aggressiveness") == 3
     assert again.get("vad_end_silence_ms") == 900 and again.get("pre_roll_ms") == 450
@@ -175,5 +175,17 @@ def test_the_limit_defaults_come_from_the_engine_without_importing_it() -> None:
     from anygpt_desktop.engine.decode_loop import DecodeSettings
 
     assert int(out.stdout) == DecodeSettings().max_text_tokens
-    with pytest.raises(RuntimeError, match="no_such_limit"):
+    with pytest.raises(AttributeError, match="no_such_limit"):
         decode_field_defaults(("max_text_tokens", "no_such_limit"))
+
+
+def test_precision_settings_reach_the_loader_and_old_values_still_mean_the_same() -> None:
+    from anygpt_desktop.app.settings import DEFAULTS, LEGACY_PRECISIONS, PRECISIONS, assistant_settings
+    from anygpt_desktop.engine.llm import PRECISION_CHOICES
+
+    assert set(PRECISIONS) - {""} <= set(PRECISION_CHOICES)
+    assert assistant_settings(DEFAULTS).precision == "auto" and assistant_settings(DEFAULTS).decode_mode is None
+    for legacy, now in LEGACY_PRECISIONS.items():
+        assert assistant_settings({**DEFAULTS, "precision": legacy}).precision == now
+    chosen = assistant_settings({**DEFAULTS, "precision": "int8", "decode_mode": "compiled"})
+    assert (chosen.precision, chosen.decode_mode) == ("int8", "compiled")

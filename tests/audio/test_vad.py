@@ -138,7 +138,7 @@ def test_stray_voiced_frames_in_the_pause_do_not_hold_the_utterance() -> None:
 
 
 def test_energy_floor_gates_faint_frames() -> None:
-    always = lambda frame, sr: True  # noqa: E731 - a classifier that calls everything speech
+    always = lambda frame, sr: True  # a classifier that calls everything speech
     faint = np.full(16000, 10 ** (-65 / 20), np.float32)  # -65 dBFS
     assert Endpointer(VadConfig(), classifier=always).feed_audio(faint) == []
     assert kinds(Endpointer(VadConfig(energy_floor_dbfs=-80), classifier=always).feed_audio(faint)) == ["SpeechStarted"]

@@ -34,10 +34,10 @@ class Knobs:
 class _Handler(BaseHTTPRequestHandler):
     knobs: Knobs  # set on the per-server subclass
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep test output quiet
+    def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:  # http.server naming
         k = self.knobs
         path = self.path
         k.requests.append((path, self.headers.get("Range")))

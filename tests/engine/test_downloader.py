@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _store_server import FileServer, free_port, payload, sha256  # noqa: E402
+from _store_server import FileServer, free_port, payload, sha256
 
-from anygpt_desktop.cancel import Cancelled  # noqa: E402
-from anygpt_desktop.engine import downloader  # noqa: E402
-from anygpt_desktop.engine.downloader import (  # noqa: E402
+from anygpt_desktop.cancel import Cancelled
+from anygpt_desktop.engine import downloader
+from anygpt_desktop.engine.downloader import (
     DiskFullError,
     IntegrityError,
     NetworkError,
@@ -410,7 +410,7 @@ def test_a_redirect_to_another_host_is_refused(tmp_path: Path) -> None:
         def log_message(self, *a):
             pass
 
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             self.send_response(302)
             self.send_header("Location", "http://evil.example/x.bin")
             self.send_header("Content-Length", "0")

@@ -9,19 +9,19 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _store_server import FileServer, payload, sha256  # noqa: E402
+from _store_server import FileServer, payload, sha256
 
-from anygpt_desktop import layout  # noqa: E402
-from anygpt_desktop.engine import model_store  # noqa: E402
-from anygpt_desktop.engine.downloader import NotFoundError, part_path  # noqa: E402
-from anygpt_desktop.engine.model_manifest import (  # noqa: E402
+from anygpt_desktop import layout
+from anygpt_desktop.engine import model_store
+from anygpt_desktop.engine.downloader import NotFoundError, part_path
+from anygpt_desktop.engine.model_manifest import (
     ManifestError,
     hf_endpoint,
     hub_url,
     load_manifest,
     RepoRef,
 )
-from anygpt_desktop.engine.model_store import FileState  # noqa: E402
+from anygpt_desktop.engine.model_store import FileState
 
 
 # ------------------------------------------------------------------------------------------- bundled manifest

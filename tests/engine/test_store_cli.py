@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _store_server import FileServer, free_port, payload, sha256  # noqa: E402
+from _store_server import FileServer, free_port, payload, sha256
 
-from anygpt_desktop.cli import main  # noqa: E402
-from anygpt_desktop.engine import downloader, store_cli  # noqa: E402
+from anygpt_desktop.cli import main
+from anygpt_desktop.engine import downloader, store_cli
 
 A = payload(70_000, seed=21)
 C = b'{"model": "tiny"}'

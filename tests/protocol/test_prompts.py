@@ -40,7 +40,7 @@ def test_user_text_is_stripped_and_stays_user_text():
 
 
 def test_dangling_user_message_renders_like_the_reference():
-    # spec §11.5: only reachable with the reference's history policy; separators go by position
+    # reference-behaviour §11.5: only reachable with the reference's history policy; separators go by position
     conv = Conversation()
     conv.append_user(["Tell me a story."])
     text = render_text(conv.render(["Continue."]))

@@ -34,7 +34,7 @@ def test_music_strict_refuses_partial_frames_and_wrong_phase():
 
 
 def test_music_lenient_is_the_reference_rule():
-    # % 2048 and the trailing partial frame dropped (spec §6)
+    # % 2048 and the trailing partial frame dropped (reference-behaviour §6)
     assert music_units_to_codes([2049, 1, 4097, 6145, 7], strict=False) == [[1], [1], [1], [1]]
 
 
@@ -68,7 +68,7 @@ def test_effective_configs_follow_4_34_semantics():
     assert (chat["num_beams"], chat["top_k"], chat["max_new_tokens"], chat["eos_token_id"]) == (5, 50, 500, None)
     music = effective_config(base_config_name("music"))
     assert (music["top_k"], music["repetition_penalty"], music["max_new_tokens"]) == (200, 1.15, 2000)
-    assert effective_config("speech")["vc_steps"] == 4  # stored but never read (spec §10.3)
+    assert effective_config("speech")["vc_steps"] == 4  # stored but never read (reference-behaviour §10.3)
 
 
 def test_instruction_choice_is_seedable():

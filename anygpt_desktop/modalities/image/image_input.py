@@ -76,7 +76,7 @@ def open_image(source: str | os.PathLike[str] | bytes | BinaryIO, max_pixels: in
             raise ImageInputError(f"{name}: the file is empty")
         if path.suffix.lower() in (".svg", ".svgz"):
             raise ImageInputError(f"{name} is an SVG drawing; only bitmap images can be used (export it as PNG)")
-        stream: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed below
+        stream: BinaryIO = open(path, "rb")  # closed below
     elif isinstance(source, bytes):
         if not source:
             raise ImageInputError("the image data is empty")

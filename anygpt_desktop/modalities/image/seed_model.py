@@ -1,4 +1,4 @@
-"""SEED tokenizer v2 networks (spec §5.1): EVA ViT-g/14, the causal Q-Former with its VQ codebook, the de-tokeniser.
+"""SEED tokenizer v2 networks (reference-behaviour §5.1): EVA ViT-g/14, the causal Q-Former with its VQ codebook, the de-tokeniser.
 
 Module and parameter names follow the released checkpoints so that ``seed_quantizer.pt`` and ``eva_vit_g.pth`` load
 unchanged. Sizes come from dataclass configs; ``eva_config_from_state`` and ``seed_config_from_state`` read them back
@@ -23,7 +23,7 @@ IMAGE_EMBED_DIM = 1024
 
 @dataclass(frozen=True)
 class EvaConfig:
-    """EVA ViT sizes; the defaults are the released ViT-g/14 (spec §5.1)."""
+    """EVA ViT sizes; the defaults are the released ViT-g/14 (reference-behaviour §5.1)."""
 
     width: int = 1408
     depth: int = 39

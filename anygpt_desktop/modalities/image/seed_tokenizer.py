@@ -1,4 +1,4 @@
-"""SEED image tokenizer: an image becomes 32 unit ids, 32 unit ids become a 1024-d unCLIP ``image_embeds`` (spec §5).
+"""SEED image tokenizer: an image becomes 32 unit ids, 32 unit ids become a 1024-d unCLIP ``image_embeds`` (reference-behaviour §5).
 
 Loads the released ``seed-tokenizer-2/seed_quantizer.pt`` and ``eva_vit_g/eva_vit_g.pth`` unchanged (sizes are read
 from the files). fp16 on CUDA, fp32 on CPU. The models load on first use and ``release()`` frees them.
@@ -81,7 +81,7 @@ def _load_state(path: Path, what: str) -> dict[str, torch.Tensor]:
             f"{what} at {path} is not a plain weights file (it would run code when loaded, or it is not a "
             "checkpoint); it was not loaded. Download it again."
         ) from exc
-    except Exception as exc:  # noqa: BLE001 - zip/stream errors come in many types
+    except Exception as exc:  # zip/stream errors come in many types
         raise SeedCheckpointError(f"{what} at {path} is damaged or incomplete; download it again. Details: {exc}") from exc
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise SeedCheckpointError(f"{what} at {path} is not a state dict of tensors")

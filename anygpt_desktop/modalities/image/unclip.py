@@ -1,4 +1,4 @@
-"""Drawing an image from SEED's ``image_embeds`` with Stable unCLIP 2.1 (spec §5.3).
+"""Drawing an image from SEED's ``image_embeds`` with Stable unCLIP 2.1 (reference-behaviour §5.3).
 
 Wraps ``diffusers.StableUnCLIPImg2ImgPipeline`` loaded from the ``stable-diffusion-2-1-unclip/`` folder and calls it
 as the reference does: empty prompt, guidance 10, 20 steps, noise level 0, the unet's native size (768x768 at full

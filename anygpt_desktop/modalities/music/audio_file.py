@@ -1,6 +1,6 @@
 """Reading a music file for the LLM: decode, mono, resample to 32 kHz, crop a segment.
 
-The reference (spec §6, ``read_modality.load_audio``) reads ``segment_s * file_rate`` frames at a random offset
+The reference (reference-behaviour §6, ``read_modality.load_audio``) reads ``segment_s * file_rate`` frames at a random offset
 ``random.randint(0, max(0, total - segment))`` of the file, resamples to 32 kHz and averages channels. We crop from the
 start by default (what the CLIs ask for with ``start_from_begin``); pass ``rng`` (a ``random.Random``) to draw the
 offset exactly as the reference does. Resampling uses soxr (VHQ) instead of torchaudio's sinc kernel.
@@ -82,7 +82,7 @@ def load_music_file(
     start = rng.randint(0, max(0, total - length)) if rng is not None else 0
     try:
         data, _ = sf.read(str(path), frames=length, start=start, dtype="float32", always_2d=True)
-    except Exception as exc:  # noqa: BLE001 - libsndfile raises its own error types for corrupt files
+    except Exception as exc:  # libsndfile raises its own error types for corrupt files
         raise MusicFileError(f"cannot decode {path.name}: it is damaged ({exc})") from exc
     if data.shape[0] / rate < MIN_DURATION_S:
         raise MusicFileError(

@@ -57,7 +57,7 @@ class EncodecMusic:
             model, info = EncodecModel.from_pretrained(str(folder), output_loading_info=True, dtype=torch.float32)
         except (OSError, ValueError, RuntimeError) as exc:
             raise MusicModelError(f"cannot load the Encodec 32 kHz model from {folder}: {exc}") from exc
-        except Exception as exc:  # noqa: BLE001 - safetensors raises its own error type for a damaged file
+        except Exception as exc:  # safetensors raises its own error type for a damaged file
             if type(exc).__name__ != "SafetensorError":
                 raise
             raise MusicModelError(f"the Encodec 32 kHz model in {folder} is damaged or incomplete ({exc}); "

@@ -1,4 +1,4 @@
-"""Encodec 32 kHz codes <-> AnyGPT music units and LLM ids (spec §1.5, §6).
+"""Encodec 32 kHz codes <-> AnyGPT music units and LLM ids (reference-behaviour §1.5, §6).
 
 Codes are ``[4, frames]`` (codebook l, frame t). They are flattened **frame-major**: for each frame, the four codebooks
 in order, with value ``c[l][t] + 2048 * l`` (so codebook l owns the values ``2048*l .. 2048*l + 2047``). The LLM id of a

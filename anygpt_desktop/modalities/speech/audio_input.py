@@ -1,6 +1,6 @@
 """Arrays to SpeechTokenizer input (files are read by :mod:`anygpt_desktop.audio.files`).
 
-Channel rules of the reference (spec §4.1, §4.3): speech *input* keeps channel 0; a *voice prompt* averages exactly
+Channel rules of the reference (reference-behaviour §4.1, §4.3): speech *input* keeps channel 0; a *voice prompt* averages exactly
 two channels (3+ channels were unsupported there; here they are averaged too).
 """
 

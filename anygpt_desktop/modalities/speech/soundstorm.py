@@ -1,4 +1,4 @@
-"""SoundStorm as AnyGPT vendors it (spec §4.2-4.3, §11.4): fills SpeechTokenizer RVQ levels 1..7 from level 0.
+"""SoundStorm as AnyGPT vendors it (reference-behaviour §4.2-4.3, §11.4): fills SpeechTokenizer RVQ levels 1..7 from level 0.
 
 Loads ``soundstorm/speechtokenizer_soundstorm_mls.pt`` unchanged: module names mirror the file's keys (the vendored
 conv-module split ``conv.net1`` / ``conv.ds_conv`` / ``conv.net2``). Attention uses ``scaled_dot_product_attention``;
@@ -318,7 +318,7 @@ class SoundStorm(nn.Module):
         """Acoustic levels for ``semantic[B, N]`` (units 0..1023), optionally continuing ``prompt[B, Tp, 8]``.
 
         Returns int64 ``[B, N, 8]``: column 0 the semantic units, 1..7 the generated levels. AnyGPT calls it with
-        ``steps=3``. Bit-compatible with the reference, quirks included (spec §4.3, §11.4).
+        ``steps=3``. Bit-compatible with the reference, quirks included (reference-behaviour §4.3, §11.4).
         """
         semantic = self._check_semantic(semantic)
         b, n = semantic.shape

@@ -1,4 +1,4 @@
-"""SpeechTokenizer (spec §4.1): SEANet encoder/decoder with Snake activations and LSTMs, 8 x 1024 residual VQ.
+"""SpeechTokenizer (reference-behaviour §4.1): SEANet encoder/decoder with Snake activations and LSTMs, 8 x 1024 residual VQ.
 
 Loads the released ``speechtokenizer/ckpt.dev`` + ``config.json`` unchanged. Module names mirror the file's keys
 (``encoder.model.{i}...``, ``quantizer.vq.layers.{i}._codebook.*``, ``decoder.model.{i}...``) so the state dict loads

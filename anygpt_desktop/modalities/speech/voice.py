@@ -109,7 +109,7 @@ class VoicePromptCache:
         if cached is not None:
             return cached
         try:
-            # channels averaged, as the reference did for a voice prompt (spec §4.3); silence is judged after trimming.
+            # channels averaged, as the reference did for a voice prompt (reference-behaviour §4.3); silence is judged after trimming.
             # Only the first READ_SECONDS are decoded: the prompt keeps at most max_seconds of it after trimming.
             wav = load_audio(path, SAMPLE_RATE, channel_rule="mean", method="sinc", allow_silent=True,
                              max_seconds=READ_SECONDS, on_too_long="truncate")
