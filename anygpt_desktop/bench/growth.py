@@ -26,7 +26,7 @@ import numpy as np
 from anygpt_desktop.engine.assistant import Assistant, AssistantSettings
 from anygpt_desktop.engine.events import SpeechChunk, TurnDone
 from anygpt_desktop.engine.requests import TurnRequest
-from anygpt_desktop.engine.task_state import TaskState
+from anygpt_desktop.cancel import TaskState
 
 TURNS = 200
 CLEAR_EVERY = 4
