@@ -204,7 +204,7 @@ class TurnWidget(QFrame):
 
     def set_transcript(self, text: str) -> None:
         self.transcript = text
-        self.transcript_label.setText(f"🎤 {text}")
+        self.transcript_label.setText(f"Heard: “{text}”")
         self.transcript_label.setVisible(bool(text))
 
     def append_text(self, delta: str) -> None:
@@ -240,14 +240,22 @@ class TurnWidget(QFrame):
     def set_timings(self, timings: dict[str, float]) -> None:
         if not timings:
             return
-        parts = []
-        for key, value in timings.items():
-            if key.endswith("per_s") or key.startswith("tokens"):
-                parts.append(f"{key.replace('_', ' ')}: {value:.1f}")
-            else:
-                parts.append(f"{key.replace('_', ' ')}: {value * 1000:.0f} ms" if value < 1 else f"{key}: {value:.2f} s")
-        self.timings_label.setText(" · ".join(parts))
+        self.timings_label.setText(timings_text(timings))
         self.timings_button.setVisible(True)
+        self.timings_button.setToolTip(self.timings_label.text())
+
+
+def timings_text(timings: dict[str, float]) -> str:
+    """'42.0 tok/s · total 120 ms · first audio 1.20 s' (a turn's figures, shown under its Timings toggle)."""
+    parts = []
+    rate = timings.get("tokens_per_second", timings.get("tokens_per_s"))
+    if rate is not None:
+        parts.append(f"{rate:.1f} tok/s")
+    for key, value in timings.items():
+        if not key.startswith("tokens"):
+            name = key.replace("_", " ")
+            parts.append(f"{name} {value * 1000:.0f} ms" if value < 1 else f"{name} {value:.2f} s")
+    return " · ".join(parts)
 
 
 class ConversationView(QScrollArea):

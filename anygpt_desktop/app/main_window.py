@@ -16,20 +16,22 @@ from typing import Any, Callable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (
-    QApplication, QLabel, QListWidgetItem, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget,
+    QApplication, QLabel, QListWidgetItem, QMainWindow, QSplitter, QVBoxLayout, QWidget,
 )
 
 from anygpt_desktop.app import dialogs
 from anygpt_desktop.app.audio_out import AudioOut
 from anygpt_desktop.app.composer import Composer
+from anygpt_desktop.app.controls import Facts, derive
 from anygpt_desktop.app.conversation import ConversationView, TurnWidget
 from anygpt_desktop.app.engine_adapter import QtEngine
 from anygpt_desktop.app.keys import KeyFilter
 from anygpt_desktop.app.menus import build_menus
 from anygpt_desktop.app.mic import MicController
+from anygpt_desktop.app.notices import NoticeArea
 from anygpt_desktop.app.settings import MIC_KEYS, RELOAD_KEYS, AppSettings, Theme, with_demo_limits
 from anygpt_desktop.app.sidebar import Sidebar
-from anygpt_desktop.app.status_area import StatusArea, stats_text
+from anygpt_desktop.app.status_area import StatusArea
 from anygpt_desktop.app.stored_turns import add_stored_turn
 from anygpt_desktop.app.theme import apply_theme
 from anygpt_desktop.app.voice import VoiceControls
@@ -42,6 +44,9 @@ from anygpt_desktop.session.kinds import Attachment, AttachmentKind, ModelState
 from anygpt_desktop.storage.history import HistoryError, HistoryStore
 
 logger = logging.getLogger(__name__)
+
+MIN_WIDTH, MIN_HEIGHT = 760, 540
+
 
 class MainWindow(QMainWindow):
     """The app's window. ``engine_factory`` builds the Assistant in the worker thread."""
@@ -71,6 +76,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(icon("anygpt"))
         self.setAcceptDrops(True)
         self.resize(1100, 760)
+        self.setMinimumSize(MIN_WIDTH, MIN_HEIGHT)
         self._build_ui()
         self.dark_action = build_menus(self)
         self._connect()
@@ -126,6 +132,7 @@ class MainWindow(QMainWindow):
         self.banner.setAccessibleName("Message")
         self.banner.setVisible(False)
         self.view = ConversationView()
+        self.notices = NoticeArea()
         self.composer = Composer(self.settings.get("talk_mode"), self.settings.get("output_modality"))
         c = self.composer
         self.input, self.send_button, self.stop_button, self.mic_button = c.input, c.send_button, c.stop_button, c.mic_button
@@ -133,6 +140,7 @@ class MainWindow(QMainWindow):
             c.modality, c.hands_free, c.attach_button, c.talk_mode, c.level)
         lay.addWidget(self.banner)
         lay.addWidget(self.view, 1)
+        lay.addWidget(self.notices)
         lay.addWidget(self.composer)
         splitter.addWidget(main)
         splitter.setStretchFactor(1, 1)
@@ -140,14 +148,15 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(splitter)
         self.status = StatusArea(self.statusBar(), self)
         self._gpu_timer = self.status.gpu_timer
-        self.device_label, self.stats_label = self.status.device_label, self.status.stats_label
-        self.setTabOrder(self.input, self.send_button)
+        self.device_label = self.status.device_label
 
     def _connect(self) -> None:
         """Widget signals; the microphone's and the player's go to ``VoiceControls`` (methods only: GUI thread)."""
-        self.voice = VoiceControls(self.mic, self.audio_out, self.composer, self.session, self.statusBar(), self.settings, self)
+        self.voice = VoiceControls(self.mic, self.audio_out, self.composer, self.session, self.notices, self.settings,
+                                   self, sync=self.sync_controls, open_devices=lambda: self.open_settings("devices"))
         self.send_button.clicked.connect(self.send)
-        self.input.returnPressed.connect(self.send)
+        self.input.sig_submit.connect(self.send)
+        self.composer.sig_detach.connect(self.session.detach)
         self.stop_button.clicked.connect(self.stop)
         self.attach_button.clicked.connect(self.pick_files)
         self.composer.clear_attach_button.clicked.connect(self.session.clear_attachments)
@@ -183,9 +192,9 @@ class MainWindow(QMainWindow):
             ev.MusicAdded: lambda e: self._reply(e.turn_id, lambda w: self.voice.wire_row(w.add_audio(e.path, "Music", e.seconds))),
             ev.TurnEnded: self._show_turn_ended,
             ev.TurnStored: lambda e: self.sig_turn_stored.emit(e.conversation_id),
-            ev.BusyChanged: lambda e: self.voice.sync_stop_button(),
-            ev.StopRequested: lambda e: (self.audio_out.stop(), self.mic.cancel()),
-            ev.StatusMessage: lambda e: self.statusBar().showMessage(e.text, int(e.seconds * 1000)),
+            ev.BusyChanged: lambda e: self.sync_controls(),
+            ev.StopRequested: lambda e: (self.audio_out.stop(), self.mic.cancel(), self.voice.stopped()),
+            ev.StatusMessage: self._show_message,
             ev.BannerChanged: lambda e: (self.banner.setText(e.text), self.banner.setVisible(bool(e.text))),
         }
 
@@ -202,7 +211,22 @@ class MainWindow(QMainWindow):
         else:
             text = "Loading models…"
         self.status.show_model_state(e.state, text)
-        self.composer.set_ready(e.state is ModelState.READY, self.mic.hands_free)
+        self.sync_controls()
+
+    def sync_controls(self) -> None:
+        """Every control's enabled state and the microphone's look, from the one state machine."""
+        facts = Facts(self.session.model_state, self.session.busy, self.voice.playing, self.mic.recording,
+                      self.mic.hands_free, self.voice.hearing)
+        self.composer.apply(derive(facts))
+
+    def _show_message(self, e: ev.StatusMessage) -> None:
+        """A session message where the user looks: errors stay until dismissed, with the action that fixes them."""
+        action = {"models": ("Model manager…", self.open_model_manager),
+                  "devices": ("Settings › Devices", lambda: self.open_settings("devices"))}.get(e.action)
+        if e.error:
+            self.notices.show_error(e.text, action)
+        else:
+            self.notices.show_info(e.text, e.seconds, action)
 
     def _show_current_conversation(self, e: ev.CurrentConversationChanged) -> None:
         if e.conversation_id is not None:
@@ -226,11 +250,10 @@ class MainWindow(QMainWindow):
                 user.add_image(path)
             else:
                 self.voice.wire_row(user.add_audio(path, kind.label))
-        user.set_state("(listening…)" if e.listening else "")
+        user.set_state("transcribing…" if e.listening else "")
         reply = self.view.add_turn("assistant")
         reply.set_state("thinking…")
         self._turns[e.turn_id] = (user, reply)
-        self.stop_button.setEnabled(True)
 
     def _reply(self, tid: int, fn: Callable[[TurnWidget], Any]) -> None:
         if tid in self._turns:
@@ -242,7 +265,7 @@ class MainWindow(QMainWindow):
 
     def _play_chunk(self, e: ev.SpeechChunkReady) -> None:
         if e.first:
-            self._reply(e.turn_id, lambda w: w.set_state("🔊 speaking…"))
+            self._reply(e.turn_id, lambda w: w.set_state("speaking…"))
         self.audio_out.feed(e.audio, e.sample_rate, what=f"speech:{e.turn_id}")
         if e.final:
             self.audio_out.end()
@@ -265,7 +288,6 @@ class MainWindow(QMainWindow):
         else:
             reply.set_timings(e.timings)
             reply.set_state("")
-            self.stats_label.setText(stats_text(e.timings))
         if e.speech_path is not None:
             self.voice.wire_row(reply.add_audio(e.speech_path, "Spoken reply", e.speech_seconds, show_name=False))
 
@@ -278,7 +300,7 @@ class MainWindow(QMainWindow):
     def send(self) -> None:
         """Send the typed text and the attachments."""
         if self.session.send(self.input.text(), self.composer.output_modality) is not None:
-            self.input.clear()
+            self.input.clear()  # only once it was sent: text typed before the models are ready stays
 
     def stop(self) -> None:
         """Esc / Stop: silence playback and stop generation at once (the turn is kept as far as it got)."""
@@ -325,7 +347,7 @@ class MainWindow(QMainWindow):
 
     def export(self, fmt: str) -> Path | None:
         if self.session.conversation_id is None:
-            self.statusBar().showMessage("Nothing to export yet.", 5000)
+            self.notices.show_info("Nothing to export yet: this conversation has no turns.")
             return None
         folder = dialogs.ask_folder(self, self.settings.get("output_folder"))
         if folder is None:
@@ -333,9 +355,9 @@ class MainWindow(QMainWindow):
         try:
             out = self.session.export("md" if fmt == "md" else "html", folder)
         except HistoryError as exc:
-            QMessageBox.warning(self, "Export", str(exc))
+            self.notices.show_error(f"The conversation could not be exported: {exc}")
             return None
-        self.statusBar().showMessage(f"Exported to {out}", 8000)
+        self.notices.show_info(f"Exported to {out}", 8.0)
         return out
 
     # -- attachments -----------------------------------------------------------------------------------------------
@@ -351,8 +373,8 @@ class MainWindow(QMainWindow):
             if role is not None:
                 self.session.attach(path, AttachmentKind(role))
             return role is not None
-        self.statusBar().showMessage(
-            f"{path.name}: only images (JPEG, PNG, WebP, BMP, GIF) and audio (WAV, FLAC, OGG, MP3) can be added.", 8000)
+        self.notices.show_info(
+            f"{path.name} cannot be attached: only images (JPEG, PNG, WebP, BMP, GIF) and audio (WAV, FLAC, OGG, MP3).", 8.0)
         return False
 
     def ask_audio_role(self, path: Path) -> AttachmentKind | None:
@@ -392,10 +414,12 @@ class MainWindow(QMainWindow):
         self.settings.set("theme", name)
         self.dark_action.setChecked(name == "dark")
 
-    def open_settings(self) -> None:
+    def open_settings(self, tab: str = "") -> None:
         from anygpt_desktop.app.settings_dialog import SettingsDialog
 
         self.settings_dialog = SettingsDialog(self.settings, self)
+        if tab:
+            self.settings_dialog.show_tab(tab)
         self.settings_dialog.sig_settings_applied.connect(self.apply_settings)
         self.settings_dialog.open()
 
@@ -413,7 +437,7 @@ class MainWindow(QMainWindow):
         if any(k in RELOAD_KEYS for k in changed) and self.model_state is not ModelState.LOADING:
             self.show_banner("The device or precision changed: it applies after reloading the models "
                              "(Models → Reload models, Ctrl+R).")
-        self.statusBar().showMessage("Settings saved.", 4000)
+        self.notices.show_info("Settings saved.", 4.0)
 
     def open_model_manager(self) -> None:
         from anygpt_desktop.app.model_manager import ModelManagerDialog

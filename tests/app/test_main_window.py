@@ -32,8 +32,10 @@ def test_type_a_message_and_the_reply_appears(qtbot, open_window) -> None:  # ty
     user, reply = window.view.turns
     assert user.role == "user" and user.text == "hello model"
     assert reply.role == "assistant" and reply.text == "You said: hello model"
-    assert "tok/s" in window.stats_label.text() and "total" in window.stats_label.text()
-    assert reply.timings_button.isVisible()
+    assert reply.timings_button.isVisible() and not reply.timings_label.isVisible()  # figures on demand
+    reply.timings_button.click()
+    assert "tok/s" in reply.timings_label.text() and "total" in reply.timings_label.text()
+    assert reply.timings_label.isVisible()
     assert window.assistants[0].requests[0].text == "hello model"
     assert window.assistants[0].requests[0].output_modality is None  # "Auto"
 
@@ -103,7 +105,7 @@ def test_drop_an_image_and_an_audio_file(qtbot, open_window, tmp_path: Path, mon
     monkeypatch.setattr(window, "ask_audio_role", lambda path: "music")
     _drop(window, [img, song, tmp_path / "notes.txt"])
     assert [(a.path.name, a.kind) for a in window.attachments] == [("cat photo.webp", "image"), ("song.flac", "music")]
-    assert "only images" in window.statusBar().currentMessage()
+    assert any("cannot be attached" in t for t in window.notices.visible_texts())
     window.input.setText("what is this")
     with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
         window.send()
@@ -235,9 +237,9 @@ def test_the_microphone_stays_open_for_the_pre_roll_and_the_level_meter(qtbot, o
 def test_click_to_talk_starts_and_stops_with_a_click_or_space(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
     window = open_window()
     window.talk_mode.setCurrentIndex(window.talk_mode.findData("toggle"))
-    assert window.settings.get("talk_mode") == "toggle" and window.mic_button.text() == "Click to talk"
+    assert window.settings.get("talk_mode") == "toggle" and window.composer.mic_text == "Click to talk"
     qtbot.mouseClick(window.mic_button, Qt.MouseButton.LeftButton)
-    assert window.mic.recording and window.mic_button.text() == "● Click to stop"
+    assert window.mic.recording and window.composer.mic_text == "Hearing you (click to stop)"
     qtbot.waitUntil(lambda: window.mic.recorded_s >= 0.4, timeout=5000)
     assert window.mic.recording  # still recording: nothing is held down
     with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
