@@ -22,6 +22,7 @@ TALK_MODES = [("Hold to talk", "hold"), ("Click on/off", "toggle")]
 CHIP_KINDS = {"image": "Image", "music": "Music", "voice": "Reply voice", "speech": "Spoken question"}
 
 PHASE_TEXT = {
+    Phase.LOADING: "Loading models…",
     Phase.NO_MODELS: "Models not ready",
     Phase.IDLE: "",  # the talk mode's own words (hold / click)
     Phase.LISTENING: "Listening…",
@@ -136,7 +137,7 @@ class Composer(QWidget):
         lay.addLayout(self.chips_row)
         lay.addLayout(row)
         lay.addLayout(modes)
-        self.apply(Controls(Phase.NO_MODELS, False, False, False, True, False))
+        self.apply(Controls(Phase.LOADING, False, False, False, True, False))
 
     @property
     def output_modality(self) -> OutputModality | None:

@@ -15,7 +15,8 @@ from anygpt_desktop.session.kinds import ModelState
 class Phase(str, Enum):
     """What the microphone control shows."""
 
-    NO_MODELS = "no_models"  # loading, or the models could not be loaded
+    LOADING = "loading"  # the models are loading
+    NO_MODELS = "no_models"  # the models could not be loaded
     IDLE = "idle"  # ready; press to talk
     LISTENING = "listening"  # hands-free: the microphone is open and waits for speech
     HEARING = "hearing"  # the key is down, or hands-free heard speech: the user is talking
@@ -46,7 +47,9 @@ class Controls:
 def derive(f: Facts) -> Controls:
     """The composer's state for these facts. The message box and Attach stay enabled always: typing is never lost."""
     ready = f.model_state is ModelState.READY
-    if not ready:
+    if f.model_state in (ModelState.STARTING, ModelState.LOADING):
+        phase = Phase.LOADING
+    elif not ready:
         phase = Phase.NO_MODELS
     elif f.hearing or (f.recording and not f.hands_free):
         phase = Phase.HEARING

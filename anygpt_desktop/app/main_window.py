@@ -9,33 +9,35 @@ microphone, player) is connected to a method of this window, so Qt runs it in th
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QApplication, QLabel, QListWidgetItem, QMainWindow, QSplitter, QVBoxLayout, QWidget,
+    QApplication, QListWidgetItem, QMainWindow, QSplitter, QVBoxLayout, QWidget,
 )
 
 from anygpt_desktop.app import dialogs
 from anygpt_desktop.app.audio_out import AudioOut
 from anygpt_desktop.app.composer import Composer
 from anygpt_desktop.app.controls import Facts, derive
+from anygpt_desktop.app.drop_zone import DropZone
 from anygpt_desktop.app.conversation import ConversationView, TurnWidget
 from anygpt_desktop.app.engine_adapter import QtEngine
 from anygpt_desktop.app.keys import KeyFilter
 from anygpt_desktop.app.menus import build_menus
 from anygpt_desktop.app.mic import MicController
+from anygpt_desktop.app.model_source import ModelSource
+from anygpt_desktop.app.models_banner import ModelsBanner
 from anygpt_desktop.app.notices import NoticeArea
 from anygpt_desktop.app.settings import MIC_KEYS, RELOAD_KEYS, AppSettings, Theme, with_demo_limits
 from anygpt_desktop.app.sidebar import Sidebar
 from anygpt_desktop.app.status_area import StatusArea
 from anygpt_desktop.app.stored_turns import add_stored_turn
-from anygpt_desktop.app.theme import apply_theme
+from anygpt_desktop.app.theme import apply_theme, colors
 from anygpt_desktop.app.voice import VoiceControls
-from anygpt_desktop.app.widgets import icon
+from anygpt_desktop.app.widgets import icon, recolor_icons
 from anygpt_desktop.app.worker import AssistantFactory
 from anygpt_desktop.session import events as ev
 from anygpt_desktop.session.chat import ChatSession, file_kind
@@ -68,7 +70,8 @@ class MainWindow(QMainWindow):
         self.mic.setParent(self)
         self.models_dir = models_dir
         self.demo = demo
-        self.engine: EnginePort = engine if engine is not None else QtEngine(engine_factory, self)
+        self.models = ModelSource(self, engine_factory)
+        self.engine: EnginePort = engine if engine is not None else QtEngine(self.models.make, self)
         self.session = ChatSession(self.engine, history or HistoryStore())
         self._turns: dict[int, tuple[TurnWidget, TurnWidget]] = {}  # turn id → (user bubble, reply bubble)
         self._closed = False
@@ -78,6 +81,7 @@ class MainWindow(QMainWindow):
         self.resize(1100, 760)
         self.setMinimumSize(MIN_WIDTH, MIN_HEIGHT)
         self._build_ui()
+        self.drops = DropZone(self)
         self.dark_action = build_menus(self)
         self._connect()
         self._renderers = self._make_renderers()
@@ -107,8 +111,7 @@ class MainWindow(QMainWindow):
         return list(self.session.attachments)
 
     @property
-    def pending(self) -> tuple[int, ...]:
-        """The ids of the turns in flight."""
+    def pending(self) -> tuple[int, ...]:  # the ids of the turns in flight
         return self.session.pending_turns
 
     @property
@@ -126,11 +129,7 @@ class MainWindow(QMainWindow):
         main = QWidget()
         lay = QVBoxLayout(main)
         lay.setContentsMargins(6, 6, 6, 6)
-        self.banner = QLabel()
-        self.banner.setObjectName("banner")
-        self.banner.setWordWrap(True)
-        self.banner.setAccessibleName("Message")
-        self.banner.setVisible(False)
+        self.banner = ModelsBanner()
         self.view = ConversationView()
         self.notices = NoticeArea()
         self.composer = Composer(self.settings.get("talk_mode"), self.settings.get("output_modality"))
@@ -166,11 +165,14 @@ class MainWindow(QMainWindow):
         self.conv_list.itemActivated.connect(self._on_conv_activated)
         self.conv_list.itemClicked.connect(self._on_conv_activated)
         self.status.cancel_load_button.clicked.connect(self.session.cancel_load)
+        self.banner.download_button.clicked.connect(self.open_model_manager)
+        self.banner.demo_button.clicked.connect(self.models.try_demo)
+        self.banner.folder_button.clicked.connect(self.models.choose_folder)
+        self.banner.reload_button.clicked.connect(self.reload_models)
         self.modality.currentIndexChanged.connect(self._on_modality)
 
     def _on_modality(self, _index: int) -> None:
         self.settings.set("output_modality", self.modality.currentData())
-
     # -- session events --------------------------------------------------------------------------------------------
 
     def _make_renderers(self) -> dict[type, Callable[[Any], None]]:
@@ -195,7 +197,7 @@ class MainWindow(QMainWindow):
             ev.BusyChanged: lambda e: self.sync_controls(),
             ev.StopRequested: lambda e: (self.audio_out.stop(), self.mic.cancel(), self.voice.stopped()),
             ev.StatusMessage: self._show_message,
-            ev.BannerChanged: lambda e: (self.banner.setText(e.text), self.banner.setVisible(bool(e.text))),
+            ev.BannerChanged: lambda e: self.banner.show_text(e.text),
         }
 
     def _render(self, event: ev.SessionEvent) -> None:
@@ -206,8 +208,7 @@ class MainWindow(QMainWindow):
             text = f"Models ready ({e.seconds:.1f} s)" + (" — demo" if self.demo else "")
         elif e.state is ModelState.FAILED:
             text = "Loading cancelled" if e.cancelled else "Models not loaded"
-            self.show_banner(("Loading was cancelled. " if e.cancelled else f"The models could not be loaded: {e.reason}\n")
-                             + "Open Models → Model manager (Ctrl+M) to download or choose them, then Models → Reload (Ctrl+R).")
+            self.banner.show_load_failure(e.reason, e.cancelled, self.demo)
         else:
             text = "Loading models…"
         self.status.show_model_state(e.state, text)
@@ -292,8 +293,7 @@ class MainWindow(QMainWindow):
             self.voice.wire_row(reply.add_audio(e.speech_path, "Spoken reply", e.speech_seconds, show_name=False))
 
     def show_banner(self, text: str) -> None:
-        self.banner.setText(text)
-        self.banner.setVisible(True)
+        self.banner.show_text(text)
 
     # -- intents ---------------------------------------------------------------------------------------------------
 
@@ -308,7 +308,6 @@ class MainWindow(QMainWindow):
 
     def reload_models(self) -> None:
         self.session.reload_models()
-
     def new_conversation(self) -> None:
         self.session.new_conversation()
 
@@ -340,17 +339,14 @@ class MainWindow(QMainWindow):
 
     def delete_conversation(self) -> None:
         cid = self._selected_id()
-        if cid is None:
-            return
-        if dialogs.confirm_delete(self, self._title(cid)):
+        if cid is not None and dialogs.confirm_delete(self, self._title(cid)):
             self.session.delete_conversation(cid)
 
     def export(self, fmt: str) -> Path | None:
         if self.session.conversation_id is None:
             self.notices.show_info("Nothing to export yet: this conversation has no turns.")
             return None
-        folder = dialogs.ask_folder(self, self.settings.get("output_folder"))
-        if folder is None:
+        if (folder := dialogs.ask_folder(self, self.settings.get("output_folder"))) is None:
             return None
         try:
             out = self.session.export("md" if fmt == "md" else "html", folder)
@@ -385,34 +381,29 @@ class MainWindow(QMainWindow):
             self.add_file(Path(f))
 
     def paste_image(self) -> bool:
-        mime = QGuiApplication.clipboard().mimeData()
-        if mime is None or not mime.hasImage():
-            return False
-        image = QGuiApplication.clipboard().image()
-        path = self.session.tmp_dir / f"pasted_{time.time_ns()}.png"
-        if image.isNull() or not image.save(str(path)):
-            return False
-        self.session.attach(path, AttachmentKind.IMAGE)
-        return True
+        return self.drops.paste_image()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
-        if any(file_kind(Path(u.toLocalFile())) for u in event.mimeData().urls()):
-            event.acceptProposedAction()
+        self.drops.enter(event)
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802
+        self.drops.set_active(False)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        for url in event.mimeData().urls():
-            if url.isLocalFile():
-                self.add_file(Path(url.toLocalFile()))
-        event.acceptProposedAction()
+        self.drops.drop(event)
 
     # -- settings and other windows --------------------------------------------------------------------------------
 
     def set_theme(self, name: Theme) -> None:
+        """Light, dark or system (follows the desktop); the icons are redrawn in the theme's ink."""
         app = QApplication.instance()
         if isinstance(app, QApplication):
             apply_theme(app, name)
         self.settings.set("theme", name)
         self.dark_action.setChecked(name == "dark")
+        self.system_theme_action.setChecked(name == "system")
+        recolor_icons([(self.mic_button, "mic"), (self.send_button, "send"), (self.attach_button, "attach"),
+                       (self.sidebar.new_button, "new")], colors(name)["highlight"])
 
     def open_settings(self, tab: str = "") -> None:
         from anygpt_desktop.app.settings_dialog import SettingsDialog
@@ -440,14 +431,7 @@ class MainWindow(QMainWindow):
         self.notices.show_info("Settings saved.", 4.0)
 
     def open_model_manager(self) -> None:
-        from anygpt_desktop.app.model_manager import ModelManagerDialog
-
-        self.model_manager = ModelManagerDialog(self.models_dir, self.settings, self)
-        self.model_manager.sig_models_dir_chosen.connect(self._on_models_dir_chosen)
-        self.model_manager.open()
-
-    def _on_models_dir_chosen(self, path: str) -> None:
-        self.models_dir = Path(path)
+        self.models.open_manager()
 
     # -- keys and closing ------------------------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ SAMPLING_KEYS = ("temperature", "top_k", "top_p", "repetition_penalty")
 DEVICES = ("", "cuda", "cpu")  # "" = automatic
 PRECISIONS = ("", "float32", "float16", "bfloat16")  # "" = automatic (fp32 on CPU, bf16/fp16 on CUDA)
 TalkMode = Literal["hold", "toggle"]  # hold the key while speaking, or click once to start and once to stop
-Theme = Literal["light", "dark"]
+Theme = Literal["light", "dark", "system"]
 TALK_MODES: tuple[TalkMode, ...] = get_args(TalkMode)
 
 
@@ -84,7 +84,7 @@ def decode_field_defaults(names: Sequence[str]) -> dict[str, Any]:
 DECODE_LIMIT_DEFAULTS = decode_field_defaults(DECODE_LIMITS)
 
 DEFAULTS: dict[str, Any] = {
-    "theme": "light",  # "light" | "dark"
+    "theme": "light",  # "light" | "dark" | "system" (follows the desktop)
     "models_dir": "",  # empty: the default models folder
     "device": "",  # empty: automatic (cuda when available)
     "precision": "",  # empty: automatic
