@@ -80,6 +80,10 @@ class Composer(QWidget):
         self.mic_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.phase_label = QLabel()
         self.phase_label.setObjectName("phase")
+        self.phase_label.setWordWrap(True)
+        self.phase_label.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        self.phase_label.setFixedWidth(120)
+        self.phase_label.setMinimumHeight(2 * self.phase_label.fontMetrics().lineSpacing() + 4)  # two lines, no overlap
         self.phase_label.setAccessibleName("Voice state")
         self.level = QProgressBar()
         self.level.setObjectName("level")
@@ -91,6 +95,7 @@ class Composer(QWidget):
         mic_col.setSpacing(2)
         mic_col.addWidget(self.mic_button, 0, Qt.AlignmentFlag.AlignHCenter)
         mic_col.addWidget(self.level, 0, Qt.AlignmentFlag.AlignHCenter)
+        mic_col.addWidget(self.phase_label, 0, Qt.AlignmentFlag.AlignHCenter)
 
         self.input = MessageEdit()
         self.input.setPlaceholderText("Type a message (Enter sends, Shift+Enter: new line)")
@@ -103,6 +108,7 @@ class Composer(QWidget):
         actions.addWidget(self.send_button)
         actions.addWidget(self.stop_button)
         row = QHBoxLayout()
+        row.setAlignment(Qt.AlignmentFlag.AlignTop)
         row.addLayout(mic_col)
         row.addWidget(self.input, 1)
         row.addLayout(actions)
@@ -128,7 +134,7 @@ class Composer(QWidget):
         reply_label = QLabel("&Reply as:")
         reply_label.setBuddy(self.modality)
         modes = QHBoxLayout()
-        modes.addWidget(self.phase_label, 1)
+        modes.addStretch(1)
         for w in (talk_label, self.talk_mode, self.hands_free):
             modes.addWidget(w)
         modes.addSpacing(16)
@@ -137,7 +143,15 @@ class Composer(QWidget):
         lay.addLayout(self.chips_row)
         lay.addLayout(row)
         lay.addLayout(modes)
+        for first, second in zip(self.tab_order, self.tab_order[1:]):
+            QWidget.setTabOrder(first, second)
         self.apply(Controls(Phase.LOADING, False, False, False, True, False))
+
+    @property
+    def tab_order(self) -> list[QWidget]:
+        """The controls in visual order: the microphone first, then the message box and its buttons, then the modes."""
+        return [self.mic_button, self.input, self.send_button, self.stop_button, self.talk_mode, self.hands_free,
+                self.modality, self.attach_button]
 
     @property
     def output_modality(self) -> OutputModality | None:
@@ -186,8 +200,9 @@ class Composer(QWidget):
 
     def show_attachments(self, attachments: Sequence[Attachment]) -> None:
         for chip in self.chips:
-            chip.setParent(None)
-            chip.deleteLater()
+            self.chips_row.removeWidget(chip)
+            chip.hide()
+            chip.deleteLater()  # parented until Qt deletes it in the GUI thread
         self.chips = []
         for a in attachments:
             chip = AttachmentChip(a, self)

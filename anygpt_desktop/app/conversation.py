@@ -222,6 +222,12 @@ class TurnWidget(QFrame):
         self.text_label.setText(self.text)
         self.text_label.setVisible(bool(self.text))
 
+    def render_markdown(self) -> None:
+        """The reply is complete: show its Markdown (emphasis, lists, code) rendered; the source stays in ``text``."""
+        if self.role == "assistant":
+            self.text_label.setTextFormat(Qt.TextFormat.MarkdownText)
+            self._flush_text()
+
     def set_state(self, text: str) -> None:
         self.state_label.setText(text)
 
@@ -302,8 +308,9 @@ class ConversationView(QScrollArea):
 
     def clear(self) -> None:
         for t in self.turns:
-            t.setParent(None)
-            t.deleteLater()
+            self._layout.removeWidget(t)
+            t.hide()
+            t.deleteLater()  # parented until Qt deletes it in the GUI thread (its timer must not die elsewhere)
         self.turns = []
         self.placeholder.setVisible(True)
 

@@ -32,7 +32,7 @@ from anygpt_desktop.app.model_source import ModelSource
 from anygpt_desktop.app.models_banner import ModelsBanner
 from anygpt_desktop.app.notices import NoticeArea
 from anygpt_desktop.app.settings import MIC_KEYS, RELOAD_KEYS, AppSettings, Theme, with_demo_limits
-from anygpt_desktop.app.sidebar import Sidebar
+from anygpt_desktop.app.sidebar import Sidebar, conversation_matches
 from anygpt_desktop.app.status_area import StatusArea
 from anygpt_desktop.app.stored_turns import add_stored_turn
 from anygpt_desktop.app.theme import apply_theme, colors
@@ -115,8 +115,7 @@ class MainWindow(QMainWindow):
         return self.session.pending_turns
 
     @property
-    def history(self) -> HistoryStore:
-        """The session's history store, to read (every write goes through the session)."""
+    def history(self) -> HistoryStore:  # to read: every write goes through the session
         return self.session.history
 
     # -- building --------------------------------------------------------------------------------------------------
@@ -124,6 +123,7 @@ class MainWindow(QMainWindow):
     def _build_ui(self) -> None:
         splitter = QSplitter()
         self.sidebar = Sidebar()
+        self.sidebar.matches = lambda conv, query: conversation_matches(self.session.history, conv, query)
         self.conv_list = self.sidebar.conv_list
         splitter.addWidget(self.sidebar)
         main = QWidget()
@@ -142,7 +142,7 @@ class MainWindow(QMainWindow):
         lay.addWidget(self.notices)
         lay.addWidget(self.composer)
         splitter.addWidget(main)
-        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(0, 1), splitter.setStretchFactor(1, 4)  # the list shrinks too at the minimum size
         splitter.setSizes([230, 870])
         self.setCentralWidget(splitter)
         self.status = StatusArea(self.statusBar(), self)
@@ -191,7 +191,7 @@ class MainWindow(QMainWindow):
             ev.SpeechChunkReady: self._play_chunk,
             ev.SpeechEnded: lambda e: self._end_speech(e.turn_id),
             ev.ImageAdded: lambda e: self._reply(e.turn_id, lambda w: w.add_image(e.path)),
-            ev.MusicAdded: lambda e: self._reply(e.turn_id, lambda w: self.voice.wire_row(w.add_audio(e.path, "Music", e.seconds))),
+            ev.MusicAdded: lambda e: self._reply(e.turn_id, lambda w: self.voice.wire_row(w.add_audio(e.path, "Music", e.seconds, show_name=False))),
             ev.TurnEnded: self._show_turn_ended,
             ev.TurnStored: lambda e: self.sig_turn_stored.emit(e.conversation_id),
             ev.BusyChanged: lambda e: self.sync_controls(),
@@ -224,10 +224,7 @@ class MainWindow(QMainWindow):
         """A session message where the user looks: errors stay until dismissed, with the action that fixes them."""
         action = {"models": ("Model manager…", self.open_model_manager),
                   "devices": ("Settings › Devices", lambda: self.open_settings("devices"))}.get(e.action)
-        if e.error:
-            self.notices.show_error(e.text, action)
-        else:
-            self.notices.show_info(e.text, e.seconds, action)
+        self.notices.show_error(e.text, action) if e.error else self.notices.show_info(e.text, e.seconds, action)
 
     def _show_current_conversation(self, e: ev.CurrentConversationChanged) -> None:
         if e.conversation_id is not None:
@@ -281,6 +278,7 @@ class MainWindow(QMainWindow):
         if user is None or reply is None:
             return
         reply.set_text(e.reply_text)  # shows the last streamed words at once
+        reply.render_markdown()
         if e.transcript:
             user.set_transcript(e.transcript)
         user.set_state("")
@@ -308,11 +306,13 @@ class MainWindow(QMainWindow):
 
     def reload_models(self) -> None:
         self.session.reload_models()
+
     def new_conversation(self) -> None:
         self.session.new_conversation()
 
     def _on_conv_activated(self, item: QListWidgetItem) -> None:
-        self.session.open_conversation(int(item.data(Qt.ItemDataRole.UserRole)))
+        if (cid := item.data(Qt.ItemDataRole.UserRole)) is not None:  # not a date heading
+            self.session.open_conversation(int(cid))
 
     def open_conversation(self, conv_id: int) -> None:
         self.session.open_conversation(conv_id)

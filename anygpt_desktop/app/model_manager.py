@@ -156,10 +156,13 @@ class ModelManagerDialog(QDialog):
     def _show(self, statuses: list[model_store.ComponentStatus]) -> None:
         self.statuses = statuses
         self.table.setRowCount(len(statuses))
-        to_fetch = 0
+        to_fetch = optional = 0
         for row, st in enumerate(statuses):
             download = self.manifest.get(st.name).approx_bytes
-            to_fetch += 0 if st.ok else download
+            if not st.ok and st.required:
+                to_fetch += download
+            elif not st.ok:
+                optional += download
             state = "demo" if self.demo else st.state.value
             values = [st.name, st.purpose, "yes" if st.required else "optional", human_size(st.bytes_on_disk),
                       human_size(download), state]
@@ -170,8 +173,10 @@ class ModelManagerDialog(QDialog):
                     item.setToolTip("\n".join(bad) or "all files present")
                 self.table.setItem(row, col, item)
         on_disk = sum(st.bytes_on_disk for st in statuses)
-        self.totals_label.setText(f"On disk: {human_size(on_disk)} · still to download: {human_size(to_fetch)} · "
-                                  f"free space here: {human_size(free_space(self.models_dir))}")
+        extra = f" (+ {human_size(optional)} optional)" if optional else ""
+        self.totals_label.setText(f"On disk: {human_size(on_disk) if on_disk else '0 B'} · still to download: "
+                                  f"{human_size(to_fetch)}{extra} · free space here: "
+                                  f"{human_size(free_space(self.models_dir))}")
         self.download_button.setEnabled(not self.demo and self.job is None)
         missing = [s.name for s in statuses if s.required and not s.ok]
         if self.demo:

@@ -49,8 +49,7 @@ class Notice(QFrame):
     def dismiss(self) -> None:
         self._on_dismiss(self)
         self.hide()
-        self.setParent(None)
-        self.deleteLater()
+        self.deleteLater()  # kept parented: Qt deletes it in the GUI thread, never a Python collection elsewhere
 
 
 class NoticeArea(QWidget):
@@ -95,3 +94,4 @@ class NoticeArea(QWidget):
     def _forget(self, notice: Notice) -> None:
         if notice in self.notices:
             self.notices.remove(notice)
+            self._layout.removeWidget(notice)

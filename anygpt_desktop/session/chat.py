@@ -149,7 +149,8 @@ class ChatSession:
         request.voice_prompt = voices[-1] if voices else None
         if self.conversation_id is None:
             spoken = request.speech is not None or request.speech_files
-            title = request.text[:48] or ("Voice conversation" if spoken else "New conversation")
+            first_line = request.text.splitlines()[0].strip() if request.text else ""
+            title = first_line[:48] or ("Voice conversation" if spoken else "New conversation")
             try:
                 self.conversation_id = self.history.create(title).id
             except HistoryError as exc:

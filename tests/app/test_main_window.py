@@ -60,7 +60,7 @@ def test_image_and_music_replies_show_inline(qtbot, open_window) -> None:  # typ
     type_and_send(qtbot, window, "draw me music")
     reply = window.view.turns[-1]
     assert len(reply.images) == 1
-    assert [r.label.text().split(":")[0] for r in reply.audio_rows] == ["Music"]
+    assert [r.label.text() for r in reply.audio_rows] == ["Music (0.5 s)"]
     thumb = reply.media_layout.itemAt(0).widget()
     thumb.click()
     assert thumb.dialog is not None and thumb.dialog.isVisible()
@@ -133,11 +133,12 @@ def test_history_persists_after_reopening_the_window(qtbot, open_window, tmp_pat
     first.close()
 
     second = open_window(data)
-    assert second.conv_list.count() == 1
-    assert second.conv_list.item(0).text() == "remember me"
+    assert [i.text() for i in second.sidebar.conversation_items()] == ["remember me"]
+    assert second.conv_list.item(0).text() == "Today"  # a date heading
+    item = second.sidebar.conversation_items()[0]
     with wait_signal(qtbot, second.engine.worker.sig_history_restored):
-        second.conv_list.setCurrentRow(0)
-        second._on_conv_activated(second.conv_list.item(0))
+        second.conv_list.setCurrentItem(item)
+        second._on_conv_activated(item)
     assert second.conversation_id == conv_id
     assert [t.text for t in second.view.turns] == ["remember me", "You said: remember me"]
     # the model's memory came back too

@@ -97,8 +97,8 @@ def test_text_typed_before_the_models_load_is_kept(qtbot, tmp_path: Path) -> Non
 
 
 def test_a_press_without_speech_is_not_sent(qtbot, open_window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(FakeMic, "speaking", False)  # the microphone only hears a hum (the pre-roll too)
     window = open_window()
-    monkeypatch.setattr(FakeMic, "speaking", False)  # the microphone only hears a hum
     window.view.setFocus()
     qtbot.waitUntil(lambda: QApplication.focusWidget() is window.view)
     qtbot.keyPress(window.view, Qt.Key.Key_Space)
@@ -161,3 +161,70 @@ def test_the_editor_is_multi_line_and_takes_the_free_width(qtbot, open_window) -
     with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
         qtbot.keyClick(window.input, Qt.Key.Key_Return)
     assert window.assistants[0].requests[0].text == "line one\nline two"
+
+
+def test_a_restored_conversation_looks_like_the_live_one(qtbot, open_window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = tmp_path / "same"
+    first = open_window(data)
+    first.input.setText("say **this** with music")
+    with qtbot.waitSignal(first.sig_turn_stored, timeout=5000):
+        first.send()
+
+    def looks(window: Any) -> list[tuple[str, str, list[str]]]:
+        return [(t.role, t.text_label.text(), [r.label.text() for r in t.audio_rows]) for t in window.view.turns]
+
+    live = looks(first)
+    assert first.view.turns[-1].text_label.textFormat() == Qt.TextFormat.MarkdownText  # the reply renders Markdown
+    first.close()
+    second = open_window(data)
+    with qtbot.waitSignal(second.engine.worker.sig_history_restored, timeout=5000):
+        second.open_conversation(second.session.conversations()[0].id)
+    assert looks(second) == live
+    assert any("(0.3 s)" in label for label in live[-1][2])  # the spoken reply keeps its length
+
+
+def test_history_has_date_headings_and_a_search_that_looks_into_the_turns(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from anygpt_desktop.app.sidebar import date_heading
+
+    window = open_window()
+    for text in ("first topic\nwith a second line", "the weather"):
+        window.new_conversation()
+        window.input.setText(text)
+        with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
+            window.send()
+    titles = [i.text() for i in window.sidebar.conversation_items()]
+    assert titles == ["the weather", "first topic"]  # newest first; a title is the first line
+    assert window.conv_list.item(0).text() == "Today"
+    window.sidebar.search.setText("SECOND LINE")  # only in the turn's text, not in the title
+    assert [i.text() for i in window.sidebar.conversation_items()] == ["first topic"]
+    window.sidebar.search.clear()
+    assert len(window.sidebar.conversation_items()) == 2
+    now = time.mktime((2026, 12, 2, 15, 0, 0, 0, 0, -1))
+    assert date_heading(now - 3600, now) == "Today"
+    assert date_heading(now - 86400, now) == "Yesterday"
+    assert date_heading(now - 3 * 86400, now) == "Previous 7 days"
+    assert date_heading(now - 90 * 86400, now) == "September 2026"
+
+
+def test_delete_asks_with_cancel_as_the_default(qtbot, open_window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QMessageBox
+
+    window = open_window()
+    window.input.setText("keep me")
+    with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
+        window.send()
+    seen: list[str] = []
+
+    def press_enter() -> None:
+        box = QApplication.activeModalWidget()
+        assert isinstance(box, QMessageBox)
+        seen.append(box.defaultButton().text())
+        qtbot.keyClick(box, Qt.Key.Key_Return)
+
+    QTimer.singleShot(100, press_enter)
+    window.delete_conversation()
+    assert seen == ["&Cancel"] or seen == ["Cancel"]
+    assert len(window.session.conversations()) == 1  # Enter kept it
