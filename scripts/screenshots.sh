@@ -14,7 +14,7 @@ TMP="$(mktemp -d)"
 N=$((140 + RANDOM % 50))
 Xvfb ":$N" -screen 0 1400x900x24 -nolisten tcp >/dev/null 2>&1 &
 XVFB=$!
-trap 'kill "$WM" "$XVFB" 2>/dev/null || true; rm -rf "$TMP" "$OUT/.tour"' EXIT
+trap 'kill "$WM" "$XVFB" 2>/dev/null || true; rm -rf "$TMP"' EXIT
 for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X$N" ] && break; sleep 0.1; done
 DISPLAY=":$N" openbox >/dev/null 2>&1 &
 WM=$!

@@ -29,7 +29,7 @@ from anygpt_desktop.app.keys import KeyFilter
 from anygpt_desktop.app.menus import build_menus
 from anygpt_desktop.app.mic import MicController
 from anygpt_desktop.app.model_source import ModelSource
-from anygpt_desktop.app.models_banner import ModelsBanner
+from anygpt_desktop.app.models_banner import ModelsBanner, models_missing
 from anygpt_desktop.app.notices import NoticeArea
 from anygpt_desktop.app.settings import MIC_KEYS, RELOAD_KEYS, AppSettings, Theme, with_demo_limits
 from anygpt_desktop.app.sidebar import Sidebar, conversation_matches
@@ -209,6 +209,7 @@ class MainWindow(QMainWindow):
         elif e.state is ModelState.FAILED:
             text = "Loading cancelled" if e.cancelled else "Models not loaded"
             self.banner.show_load_failure(e.reason, e.cancelled, self.demo)
+            self.models.guide_if_first_run(models_missing(e.reason) and not e.cancelled)
         else:
             text = "Loading models…"
         self.status.show_model_state(e.state, text)
@@ -289,9 +290,6 @@ class MainWindow(QMainWindow):
             reply.set_state("")
         if e.speech_path is not None:
             self.voice.wire_row(reply.add_audio(e.speech_path, "Spoken reply", e.speech_seconds, show_name=False))
-
-    def show_banner(self, text: str) -> None:
-        self.banner.show_text(text)
 
     # -- intents ---------------------------------------------------------------------------------------------------
 
@@ -426,7 +424,7 @@ class MainWindow(QMainWindow):
         if any(k in MIC_KEYS or k == "output_device" for k in changed):
             self.voice.apply_settings()
         if any(k in RELOAD_KEYS for k in changed) and self.model_state is not ModelState.LOADING:
-            self.show_banner("The device or precision changed: it applies after reloading the models "
+            self.banner.show_text("The device or precision changed: it applies after reloading the models "
                              "(Models → Reload models, Ctrl+R).")
         self.notices.show_info("Settings saved.", 4.0)
 

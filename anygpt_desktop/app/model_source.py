@@ -47,6 +47,26 @@ class ModelSource(QObject):
             self.window.settings.set("models_dir", folder)
             self.use(Path(folder), demo=False)
 
+    def guide_if_first_run(self, missing: bool) -> None:
+        """Open the first-run guide once, the first time the models turn out to be missing."""
+        w = self.window
+        if not missing or w.demo or int(w.settings.get("first_run_guide_shown")):
+            return
+        from anygpt_desktop.app.first_run import FirstRunGuide
+
+        w.settings.set("first_run_guide_shown", 1)
+        w.guide = FirstRunGuide(w.models_dir or Path.home(), w)
+        w.guide.sig_demo_requested.connect(self.try_demo)
+        w.guide.sig_download_requested.connect(self.download_into)
+        w.guide.open()
+
+    def download_into(self, folder: str) -> None:
+        """Download the models into ``folder`` (the model manager shows the progress, then they load)."""
+        self.window.settings.set("models_dir", folder)
+        self.window.models_dir = Path(folder)
+        self.open_manager()
+        self.window.model_manager.download()
+
     def open_manager(self) -> None:
         from anygpt_desktop.app.model_manager import ModelManagerDialog
 

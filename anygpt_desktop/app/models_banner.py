@@ -8,11 +8,15 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLay
 MISSING_HINTS = ("config.json missing", "no language model", "not found", "missing")
 
 
+def models_missing(reason: str) -> bool:
+    return any(h in reason.lower() for h in MISSING_HINTS)
+
+
 def banner_text(reason: str, cancelled: bool) -> str:
     """The banner's sentence for a failed load (the technical reason goes into the tooltip)."""
     if cancelled:
         return "Loading the models was cancelled. Load them again when you are ready, or try the demo."
-    if any(h in reason.lower() for h in MISSING_HINTS):
+    if models_missing(reason):
         return ("AnyGPT needs its models to answer, and they are not on this computer yet. Download them (about 30 GB), "
                 "choose the folder that holds them, or try the demo with tiny random models first.")
     return ("The models could not be loaded. Check them in the model manager (Verify), choose another folder, or try "

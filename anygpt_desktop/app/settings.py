@@ -98,6 +98,7 @@ DEFAULTS: dict[str, Any] = {
     "default_voice": "",  # a recording whose voice speaks the replies; empty: the model's own voice
     "output_folder": "",  # empty: "outputs" beside the models folder
     "last_conversation": 0,
+    "first_run_guide_shown": 0,  # 1 once the first-run guide was shown (it opens only once, when models are missing)
     **decode_field_defaults(("text_beams",)),  # >1: beam sampling for text-only replies (not streamed)
     **DECODE_LIMIT_DEFAULTS,
     **REFERENCE_SAMPLING,

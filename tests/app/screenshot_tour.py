@@ -10,7 +10,9 @@ without a sound card. The report lists each screenshot and each check's failures
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -92,8 +94,7 @@ def main(out: Path, report_path: Path) -> int:
     from anygpt_desktop.storage.history import HistoryStore
     import anygpt_desktop.app.model_source as model_source
 
-    tmp = out / ".tour"
-    tmp.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="anygpt-tour-"))
     hold = threading.Event()
     assistants: list[FakeAssistant] = []
 
@@ -119,34 +120,37 @@ def main(out: Path, report_path: Path) -> int:
 
     wait_until(app, lambda: window.model_state == "failed", 180)  # the first load imports the engine
     window.notices.clear()  # no sound card here: the microphone's notice belongs to the error screen
+    wait_until(app, lambda: window.guide.isVisible())
+    screen("02-first-run-guide", window.guide)
+    window.guide.reject()
     screen("01-first-run-no-models")
     report["checks"]["banner_has_buttons"] = [] if window.banner.buttons.isVisible() else ["no banner buttons"]
 
     window.banner.demo_button.click()
     wait_until(app, lambda: window.model_state == "ready")
     window.open_model_manager()
-    screen("02-model-manager", window.model_manager)
+    screen("03-model-manager", window.model_manager)
     window.model_manager.reject()
 
     window.hands_free.setChecked(True)
     wait_until(app, lambda: window.composer.phase is Phase.LISTENING or window.composer.phase is Phase.HEARING)
     window.voice.hearing = False
     window.sync_controls()
-    screen("03-listening")
+    screen("04-listening")
     window.hands_free.setChecked(False)
     window.voice.press()
     wait_until(app, lambda: window.mic.recorded_s >= 0.5 and window.level.value() > 0)
-    screen("04-hearing-you")
+    screen("05-hearing-you")
     window.mic.cancel()
     wait_until(app, lambda: not window.mic.recording)
 
     window.input.setText("Say hello, please")
     window.send()
     wait_until(app, lambda: window.composer.phase is Phase.THINKING and len(window.view.turns[-1].text.split()) >= 3)
-    screen("05-thinking")
+    screen("06-thinking")
     hold.set()
     wait_until(app, lambda: window.composer.phase is Phase.SPEAKING)
-    screen("06-speaking")
+    screen("07-speaking")
     window.stop()
     wait_until(app, lambda: window.composer.phase is Phase.IDLE and not window.session.busy)
 
@@ -156,7 +160,7 @@ def main(out: Path, report_path: Path) -> int:
     wait_until(app, lambda: not window.session.busy and bool(window.notices.notices))
     errors = [n for n in window.notices.notices if n.error and n.isVisible()]
     report["checks"]["error_shown_outside_the_status_bar"] = [] if errors else ["no visible error notice"]
-    screen("07-error-shown")
+    screen("08-error-shown")
     window.notices.clear()
     assistants[-1].fail_turn = None
 
@@ -168,10 +172,10 @@ def main(out: Path, report_path: Path) -> int:
     report["checks"]["markdown_rendered"] = [] if reply.text_label.textFormat() == Qt.TextFormat.MarkdownText else [
         "reply shown as plain text"]
     report["checks"]["image_shown"] = [] if reply.images else ["no image"]
-    screen("08-reply-markdown-and-image")
+    screen("09-reply-markdown-and-image")
 
     window.set_theme("dark")
-    screen("09-dark-theme")
+    screen("10-dark-theme")
     report["checks"]["accessible_names"] = missing_accessible_names(window)
     report["checks"]["literal_ampersands"] = literal_ampersands(window)
     window.open_settings("files")
@@ -188,8 +192,9 @@ def main(out: Path, report_path: Path) -> int:
     report["checks"]["editor_half_width_at_minimum_size"] = [] if half else [
         f"editor {window.input.width()} px, conversation {window.view.width()} px"]
     report["checks"]["tab_order"] = tab_order_problems(window)
-    screen("10-minimum-size")
+    screen("11-minimum-size")
     window.close()
+    shutil.rmtree(tmp, ignore_errors=True)
     report_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
     return 0
 

@@ -54,3 +54,37 @@ def test_no_models_shows_a_banner_with_buttons_and_the_demo_loads_in_place(qtbot
     assert window.model_manager.isVisible() and "Demo folder" in window.model_manager.folder_label.text()
     window.model_manager.reject()
     window.close()
+
+
+def test_the_first_run_guide_opens_once_and_offers_download_or_demo(qtbot, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from anygpt_desktop.app.first_run import FirstRunGuide, required_download_bytes
+
+    reason = "no language model at /x/AnyGPT-chat (config.json missing)"
+    window = _window(qtbot, tmp_path, fail_load=reason)
+    qtbot.waitUntil(lambda: window.model_state == "failed", timeout=60000)
+    guide = window.guide
+    assert isinstance(guide, FirstRunGuide) and guide.isVisible()
+    assert guide.folder.text() == str(tmp_path / "models")
+    text = guide.space_label.text()
+    assert "GB" in text and "free space" in text and guide.download_button.isEnabled()
+    assert 30e9 < required_download_bytes() < 40e9  # the required part, not the optional base model
+    assert guide.later_button.isDefault()
+    started: list[Path] = []
+    monkeypatch.setattr("anygpt_desktop.app.model_manager.ModelManagerDialog.download",
+                        lambda self: started.append(self.models_dir))
+    guide.download_button.click()
+    assert started == [tmp_path / "models"] and window.model_manager.isVisible()
+    window.model_manager.reject()
+    window.reload_models()  # missing again: the guide does not come back
+    qtbot.waitUntil(lambda: window.model_state == "failed", timeout=10000)
+    assert window.guide is guide and not guide.isVisible()
+    window.close()
+
+
+def test_the_guide_says_when_the_disk_is_too_small(qtbot, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from anygpt_desktop.app import first_run
+
+    monkeypatch.setattr(first_run, "free_space", lambda folder: 1_000_000_000)
+    guide = first_run.FirstRunGuide(tmp_path)
+    qtbot.addWidget(guide)
+    assert "Not enough room" in guide.space_label.text() and not guide.download_button.isEnabled()
