@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtGui import QGuiApplication, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -32,25 +32,34 @@ THUMB = 240
 
 
 class ImageDialog(QDialog):
-    """An image at full size with a Save button."""
+    """An image scaled to fit the dialog (small images are enlarged, up to 4×), with Save and Close."""
 
     def __init__(self, path: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.path = path
+        self.pixmap = QPixmap(str(path))
         self.setWindowTitle(path.name)
         self.setAccessibleName(f"Image {path.name}")
         layout = QVBoxLayout(self)
-        scroll = QScrollArea()
-        label = QLabel()
-        label.setPixmap(QPixmap(str(path)))
-        label.setAccessibleName("Full-size image")
-        scroll.setWidget(label)
-        layout.addWidget(scroll)
+        self.label = QLabel()
+        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.label.setAccessibleName("Image, scaled to the window")
+        self.label.setMinimumSize(64, 64)
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        layout.addWidget(self.label, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Close)
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.resize(720, 560)
+        w, h = max(1, self.pixmap.width()), max(1, self.pixmap.height())
+        scale = min(4.0, 720 / w, 600 / h)  # open at a comfortable size, keeping the aspect ratio
+        self.resize(int(w * scale) + 24, int(h * scale) + 70)
+
+    def resizeEvent(self, event: object) -> None:  # noqa: N802
+        super().resizeEvent(event)  # type: ignore[arg-type]
+        if not self.pixmap.isNull():
+            self.label.setPixmap(self.pixmap.scaled(self.label.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                                    Qt.TransformationMode.SmoothTransformation))
 
     def save(self) -> None:
         save_copy(self, self.path, "Save image")
@@ -109,6 +118,8 @@ class AudioRow(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         self.button = QPushButton("▶ Play")
         self.button.setAccessibleName(f"Play {label}")
+        widest = max(self.button.fontMetrics().horizontalAdvance(t) for t in ("▶ Play", "■ Stop"))
+        self.button.setFixedWidth(widest + 32)  # the same size playing or not
         self.button.clicked.connect(self._toggle)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
@@ -143,7 +154,11 @@ class AudioRow(QWidget):
 
 
 class TurnWidget(QFrame):
-    """One bubble: role, transcript, text (streaming), media, speech state, timings on demand."""
+    """One bubble: role, transcript, text (streaming), media, speech state, timings on demand, and its actions (a
+    reply: Copy, Ask again; the user's turn: Edit, which puts its text back into the message box)."""
+
+    sig_edit_requested = Signal(str)
+    sig_ask_again_requested = Signal()
 
     def __init__(self, role: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -168,6 +183,20 @@ class TurnWidget(QFrame):
         head.addWidget(self.role_label)
         head.addWidget(self.state_label)
         head.addStretch(1)
+        self.action_buttons: list[QToolButton] = []
+        actions = [("Copy", "Copy the reply's text", self.copy_text),
+                   ("Ask again", "Send the same question again", self.sig_ask_again_requested.emit)] if role != "user" \
+            else [("Edit", "Put this message back into the message box to change and send it",
+                   lambda: self.sig_edit_requested.emit(self.text or self.transcript))]
+        for text, name, slot in actions:
+            b = QToolButton()
+            b.setText(text)
+            b.setAccessibleName(name)
+            b.setToolTip(name)
+            b.setAutoRaise(True)
+            b.clicked.connect(slot)
+            head.addWidget(b)
+            self.action_buttons.append(b)
         head.addWidget(self.timings_button)
         lay.addLayout(head)
         self.transcript_label = self._text_label("Transcript")
@@ -198,6 +227,9 @@ class TurnWidget(QFrame):
         label.setAccessibleName(what)
         label.setVisible(False)
         return label
+
+    def copy_text(self) -> None:
+        QGuiApplication.clipboard().setText(self.text)
 
     def append_transcript(self, delta: str) -> None:
         self.set_transcript(self.transcript + delta)
@@ -234,7 +266,14 @@ class TurnWidget(QFrame):
     def add_image(self, path: Path) -> ImageThumb:
         self.images.append(path)
         thumb = ImageThumb(path)
-        self.media_layout.addWidget(thumb, 0, Qt.AlignmentFlag.AlignLeft)
+        save = QPushButton("Save…")
+        save.setAccessibleName(f"Save image {path.name}")
+        save.clicked.connect(lambda: save_copy(self, path, "Save image"))
+        row = QHBoxLayout()
+        row.addWidget(thumb, 0, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom)
+        row.addWidget(save, 0, Qt.AlignmentFlag.AlignBottom)
+        row.addStretch(1)
+        self.media_layout.addLayout(row)
         return thumb
 
     def add_audio(self, path: Path, label: str, seconds: float = 0.0, show_name: bool = True) -> AudioRow:
@@ -265,7 +304,11 @@ def timings_text(timings: dict[str, float]) -> str:
 
 
 class ConversationView(QScrollArea):
-    """The column of turns; keeps the newest turn in view while the user has not scrolled up."""
+    """The column of turns; keeps the newest turn in view while the user has not scrolled up. Forwards the turns'
+    actions: edit a message (its text) and ask a question again (the text of the user turn before the reply)."""
+
+    sig_edit_requested = Signal(str)
+    sig_resend_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -298,8 +341,10 @@ class ConversationView(QScrollArea):
     def add_turn(self, role: str) -> TurnWidget:
         self.placeholder.setVisible(False)
         turn = TurnWidget(role)
-        if role == "user":
-            turn.setMaximumWidth(10000)
+        turn.sig_edit_requested.connect(self.sig_edit_requested)
+        asked = next((t for t in reversed(self.turns) if t.role == "user"), None)
+        if role != "user" and asked is not None:
+            turn.sig_ask_again_requested.connect(lambda: self.sig_resend_requested.emit(asked.text or asked.transcript))
         self._layout.insertWidget(self._layout.count() - 1, turn)
         self.turns.append(turn)
         self._follow = True

@@ -156,6 +156,8 @@ class MainWindow(QMainWindow):
         self.send_button.clicked.connect(self.send)
         self.input.sig_submit.connect(self.send)
         self.composer.sig_detach.connect(self.session.detach)
+        self.view.sig_edit_requested.connect(lambda text: (self.input.setText(text), self.input.setFocus()))
+        self.view.sig_resend_requested.connect(lambda text: self.session.send(text, self.composer.output_modality))
         self.stop_button.clicked.connect(self.stop)
         self.attach_button.clicked.connect(self.pick_files)
         self.composer.clear_attach_button.clicked.connect(self.session.clear_attachments)

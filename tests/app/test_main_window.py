@@ -61,9 +61,12 @@ def test_image_and_music_replies_show_inline(qtbot, open_window) -> None:  # typ
     reply = window.view.turns[-1]
     assert len(reply.images) == 1
     assert [r.label.text() for r in reply.audio_rows] == ["Music (0.5 s)"]
-    thumb = reply.media_layout.itemAt(0).widget()
+    thumb = reply.media_layout.itemAt(0).layout().itemAt(0).widget()
     thumb.click()
     assert thumb.dialog is not None and thumb.dialog.isVisible()
+    qtbot.waitUntil(lambda: thumb.dialog.label.pixmap() is not None and not thumb.dialog.label.pixmap().isNull())
+    shown = thumb.dialog.label.pixmap()
+    assert shown.width() > 64 and abs(shown.width() / shown.height() - 64 / 48) < 0.05  # enlarged, same shape
     thumb.dialog.reject()
 
 

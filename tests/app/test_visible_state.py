@@ -11,6 +11,7 @@ import soundfile as sf
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication
+from gui_wait import wait_signal
 from window_kit import FakeMic
 
 from anygpt_desktop.app.controls import Phase
@@ -177,7 +178,7 @@ def test_a_restored_conversation_looks_like_the_live_one(qtbot, open_window, tmp
     assert first.view.turns[-1].text_label.textFormat() == Qt.TextFormat.MarkdownText  # the reply renders Markdown
     first.close()
     second = open_window(data)
-    with qtbot.waitSignal(second.engine.worker.sig_history_restored, timeout=5000):
+    with wait_signal(qtbot, second.engine.worker.sig_history_restored):  # a worker-thread signal: gui_wait's helper
         second.open_conversation(second.session.conversations()[0].id)
     assert looks(second) == live
     assert any("(0.3 s)" in label for label in live[-1][2])  # the spoken reply keeps its length
@@ -228,3 +229,20 @@ def test_delete_asks_with_cancel_as_the_default(qtbot, open_window, monkeypatch)
     window.delete_conversation()
     assert seen == ["&Cancel"] or seen == ["Cancel"]
     assert len(window.session.conversations()) == 1  # Enter kept it
+
+
+def test_copy_ask_again_and_edit(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    window = open_window()
+    window.input.setText("what is **this**")
+    with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
+        window.send()
+    user, reply = window.view.turns
+    copy, again = reply.action_buttons
+    copy.click()
+    assert QApplication.clipboard().text() == "You said: what is **this**"  # the Markdown source
+    with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
+        again.click()
+    assert [r.text for r in window.assistants[0].requests] == ["what is **this**"] * 2
+    (edit,) = user.action_buttons
+    edit.click()
+    assert window.input.text() == "what is **this**" and window.input.hasFocus()
