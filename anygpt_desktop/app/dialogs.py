@@ -11,7 +11,7 @@ from anygpt_desktop.session.kinds import AttachmentKind
 
 SHORTCUTS = (
     "Hold Space (outside the text box): talk (in “Click to talk” mode: press once to start, once to stop)\n"
-    "Enter: send\nEsc: stop speaking and generating\n"
+    "Enter: send; Shift+Enter: new line in the message\nEsc: stop speaking and generating (interrupts a spoken reply)\n"
     "Ctrl+N: new conversation\nCtrl+O: attach a file\nCtrl+V in the text box: paste an image\n"
     "Ctrl+L: message box\nCtrl+K: conversation list\nCtrl+E / Ctrl+Shift+E: export Markdown / HTML\n"
     "Ctrl+M: model manager\nCtrl+R: reload the models\nCtrl+,: settings\nCtrl+Shift+D: dark theme\n"
