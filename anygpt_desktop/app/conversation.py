@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtGui import QGuiApplication, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -32,25 +32,34 @@ THUMB = 240
 
 
 class ImageDialog(QDialog):
-    """An image at full size with a Save button."""
+    """An image scaled to fit the dialog (small images are enlarged, up to 4×), with Save and Close."""
 
     def __init__(self, path: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.path = path
+        self.pixmap = QPixmap(str(path))
         self.setWindowTitle(path.name)
         self.setAccessibleName(f"Image {path.name}")
         layout = QVBoxLayout(self)
-        scroll = QScrollArea()
-        label = QLabel()
-        label.setPixmap(QPixmap(str(path)))
-        label.setAccessibleName("Full-size image")
-        scroll.setWidget(label)
-        layout.addWidget(scroll)
+        self.label = QLabel()
+        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.label.setAccessibleName("Image, scaled to the window")
+        self.label.setMinimumSize(64, 64)
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        layout.addWidget(self.label, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Close)
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.resize(720, 560)
+        w, h = max(1, self.pixmap.width()), max(1, self.pixmap.height())
+        scale = min(4.0, 720 / w, 600 / h)  # open at a comfortable size, keeping the aspect ratio
+        self.resize(int(w * scale) + 24, int(h * scale) + 70)
+
+    def resizeEvent(self, event: object) -> None:
+        super().resizeEvent(event)  # type: ignore[arg-type]
+        if not self.pixmap.isNull():
+            self.label.setPixmap(self.pixmap.scaled(self.label.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                                    Qt.TransformationMode.SmoothTransformation))
 
     def save(self) -> None:
         save_copy(self, self.path, "Save image")
@@ -109,6 +118,8 @@ class AudioRow(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         self.button = QPushButton("▶ Play")
         self.button.setAccessibleName(f"Play {label}")
+        widest = max(self.button.fontMetrics().horizontalAdvance(t) for t in ("▶ Play", "■ Stop"))
+        self.button.setFixedWidth(widest + 32)  # the same size playing or not
         self.button.clicked.connect(self._toggle)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
@@ -143,7 +154,11 @@ class AudioRow(QWidget):
 
 
 class TurnWidget(QFrame):
-    """One bubble: role, transcript, text (streaming), media, speech state, timings on demand."""
+    """One bubble: role, transcript, text (streaming), media, speech state, timings on demand, and its actions (a
+    reply: Copy, Ask again; the user's turn: Edit, which puts its text back into the message box)."""
+
+    sig_edit_requested = Signal(str)
+    sig_ask_again_requested = Signal()
 
     def __init__(self, role: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -168,6 +183,20 @@ class TurnWidget(QFrame):
         head.addWidget(self.role_label)
         head.addWidget(self.state_label)
         head.addStretch(1)
+        self.action_buttons: list[QToolButton] = []
+        actions = [("Copy", "Copy the reply's text", self.copy_text),
+                   ("Ask again", "Send the same question again", self.sig_ask_again_requested.emit)] if role != "user" \
+            else [("Edit", "Put this message back into the message box to change and send it",
+                   lambda: self.sig_edit_requested.emit(self.text or self.transcript))]
+        for text, name, slot in actions:
+            b = QToolButton()
+            b.setText(text)
+            b.setAccessibleName(name)
+            b.setToolTip(name)
+            b.setAutoRaise(True)
+            b.clicked.connect(slot)
+            head.addWidget(b)
+            self.action_buttons.append(b)
         head.addWidget(self.timings_button)
         lay.addLayout(head)
         self.transcript_label = self._text_label("Transcript")
@@ -199,12 +228,15 @@ class TurnWidget(QFrame):
         label.setVisible(False)
         return label
 
+    def copy_text(self) -> None:
+        QGuiApplication.clipboard().setText(self.text)
+
     def append_transcript(self, delta: str) -> None:
         self.set_transcript(self.transcript + delta)
 
     def set_transcript(self, text: str) -> None:
         self.transcript = text
-        self.transcript_label.setText(f"🎤 {text}")
+        self.transcript_label.setText(f"Heard: “{text}”")
         self.transcript_label.setVisible(bool(text))
 
     def append_text(self, delta: str) -> None:
@@ -222,13 +254,26 @@ class TurnWidget(QFrame):
         self.text_label.setText(self.text)
         self.text_label.setVisible(bool(self.text))
 
+    def render_markdown(self) -> None:
+        """The reply is complete: show its Markdown (emphasis, lists, code) rendered; the source stays in ``text``."""
+        if self.role == "assistant":
+            self.text_label.setTextFormat(Qt.TextFormat.MarkdownText)
+            self._flush_text()
+
     def set_state(self, text: str) -> None:
         self.state_label.setText(text)
 
     def add_image(self, path: Path) -> ImageThumb:
         self.images.append(path)
         thumb = ImageThumb(path)
-        self.media_layout.addWidget(thumb, 0, Qt.AlignmentFlag.AlignLeft)
+        save = QPushButton("Save…")
+        save.setAccessibleName(f"Save image {path.name}")
+        save.clicked.connect(lambda: save_copy(self, path, "Save image"))
+        row = QHBoxLayout()
+        row.addWidget(thumb, 0, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom)
+        row.addWidget(save, 0, Qt.AlignmentFlag.AlignBottom)
+        row.addStretch(1)
+        self.media_layout.addLayout(row)
         return thumb
 
     def add_audio(self, path: Path, label: str, seconds: float = 0.0, show_name: bool = True) -> AudioRow:
@@ -240,18 +285,30 @@ class TurnWidget(QFrame):
     def set_timings(self, timings: dict[str, float]) -> None:
         if not timings:
             return
-        parts = []
-        for key, value in timings.items():
-            if key.endswith("per_s") or key.startswith("tokens"):
-                parts.append(f"{key.replace('_', ' ')}: {value:.1f}")
-            else:
-                parts.append(f"{key.replace('_', ' ')}: {value * 1000:.0f} ms" if value < 1 else f"{key}: {value:.2f} s")
-        self.timings_label.setText(" · ".join(parts))
+        self.timings_label.setText(timings_text(timings))
         self.timings_button.setVisible(True)
+        self.timings_button.setToolTip(self.timings_label.text())
+
+
+def timings_text(timings: dict[str, float]) -> str:
+    """'42.0 tok/s · total 120 ms · first audio 1.20 s' (a turn's figures, shown under its Timings toggle)."""
+    parts = []
+    rate = timings.get("tokens_per_second", timings.get("tokens_per_s"))
+    if rate is not None:
+        parts.append(f"{rate:.1f} tok/s")
+    for key, value in timings.items():
+        if not key.startswith("tokens"):
+            name = key.replace("_", " ")
+            parts.append(f"{name} {value * 1000:.0f} ms" if value < 1 else f"{name} {value:.2f} s")
+    return " · ".join(parts)
 
 
 class ConversationView(QScrollArea):
-    """The column of turns; keeps the newest turn in view while the user has not scrolled up."""
+    """The column of turns; keeps the newest turn in view while the user has not scrolled up. Forwards the turns'
+    actions: edit a message (its text) and ask a question again (the text of the user turn before the reply)."""
+
+    sig_edit_requested = Signal(str)
+    sig_resend_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -284,8 +341,10 @@ class ConversationView(QScrollArea):
     def add_turn(self, role: str) -> TurnWidget:
         self.placeholder.setVisible(False)
         turn = TurnWidget(role)
-        if role == "user":
-            turn.setMaximumWidth(10000)
+        turn.sig_edit_requested.connect(self.sig_edit_requested)
+        asked = next((t for t in reversed(self.turns) if t.role == "user"), None)
+        if role != "user" and asked is not None:
+            turn.sig_ask_again_requested.connect(lambda: self.sig_resend_requested.emit(asked.text or asked.transcript))
         self._layout.insertWidget(self._layout.count() - 1, turn)
         self.turns.append(turn)
         self._follow = True
@@ -294,8 +353,9 @@ class ConversationView(QScrollArea):
 
     def clear(self) -> None:
         for t in self.turns:
-            t.setParent(None)
-            t.deleteLater()
+            self._layout.removeWidget(t)
+            t.hide()
+            t.deleteLater()  # parented until Qt deletes it in the GUI thread (its timer must not die elsewhere)
         self.turns = []
         self.placeholder.setVisible(True)
 

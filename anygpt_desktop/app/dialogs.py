@@ -11,7 +11,7 @@ from anygpt_desktop.session.kinds import AttachmentKind
 
 SHORTCUTS = (
     "Hold Space (outside the text box): talk (in “Click to talk” mode: press once to start, once to stop)\n"
-    "Enter: send\nEsc: stop speaking and generating\n"
+    "Enter: send; Shift+Enter: new line in the message\nEsc: stop speaking and generating (interrupts a spoken reply)\n"
     "Ctrl+N: new conversation\nCtrl+O: attach a file\nCtrl+V in the text box: paste an image\n"
     "Ctrl+L: message box\nCtrl+K: conversation list\nCtrl+E / Ctrl+Shift+E: export Markdown / HTML\n"
     "Ctrl+M: model manager\nCtrl+R: reload the models\nCtrl+,: settings\nCtrl+Shift+D: dark theme\n"
@@ -45,13 +45,37 @@ def pick_files(parent: QWidget) -> list[str]:
 
 
 def ask_title(parent: QWidget, old: str) -> str | None:
-    title, ok = QInputDialog.getText(parent, "Rename conversation", "Title:", text=old)
-    return title if ok else None
+    dialog = QInputDialog(parent)
+    dialog.setWindowTitle("Rename conversation")
+    dialog.setLabelText("New title:")
+    dialog.setTextValue(old)
+    dialog.resize(420, dialog.sizeHint().height())  # room for the title bar's text
+    return dialog.textValue() if dialog.exec() else None
 
 
 def confirm_delete(parent: QWidget, title: str) -> bool:
-    answer = QMessageBox.question(parent, "Delete conversation", f"Delete “{title}” and its files?")
-    return answer == QMessageBox.StandardButton.Yes
+    """Ask before deleting; the safe answer (Cancel) is the default, so Enter never deletes."""
+    box = QMessageBox(QMessageBox.Icon.Warning, "Delete conversation",
+                      f"Delete “{title}” and its recordings, pictures and music? This cannot be undone.", parent=parent)
+    delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+    cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(cancel)
+    box.setEscapeButton(cancel)
+    box.exec()
+    return box.clickedButton() is delete
+
+
+ABOUT = (
+    "<h3>AnyGPT Desktop</h3>"
+    "<p>A voice assistant that runs the AnyGPT chat model (speech, text, images and music) on this computer.</p>"
+    "<p>Version {version}. Nothing you say or type leaves this computer.</p>"
+)
+
+
+def show_about(parent: QWidget) -> None:
+    from anygpt_desktop import __version__
+
+    QMessageBox.about(parent, "About AnyGPT Desktop", ABOUT.format(version=__version__))
 
 
 def ask_folder(parent: QWidget, start: str) -> Path | None:

@@ -9,39 +9,47 @@ microphone, player) is connected to a method of this window, so Qt runs it in th
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QApplication, QLabel, QListWidgetItem, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget,
+    QApplication, QListWidgetItem, QMainWindow, QSplitter, QVBoxLayout, QWidget,
 )
 
 from anygpt_desktop.app import dialogs
 from anygpt_desktop.app.audio_out import AudioOut
 from anygpt_desktop.app.composer import Composer
+from anygpt_desktop.app.controls import Facts, derive
+from anygpt_desktop.app.drop_zone import DropZone
 from anygpt_desktop.app.conversation import ConversationView, TurnWidget
 from anygpt_desktop.app.engine_adapter import QtEngine
 from anygpt_desktop.app.keys import KeyFilter
 from anygpt_desktop.app.menus import build_menus
 from anygpt_desktop.app.mic import MicController
+from anygpt_desktop.app.model_source import ModelSource
+from anygpt_desktop.app.models_banner import ModelsBanner, models_missing
+from anygpt_desktop.app.notices import NoticeArea
 from anygpt_desktop.app.settings import MIC_KEYS, RELOAD_KEYS, AppSettings, Theme, with_demo_limits
-from anygpt_desktop.app.sidebar import Sidebar
-from anygpt_desktop.app.status_area import StatusArea, stats_text
+from anygpt_desktop.app.sidebar import Sidebar, conversation_matches
+from anygpt_desktop.app.status_area import StatusArea
 from anygpt_desktop.app.stored_turns import add_stored_turn
-from anygpt_desktop.app.theme import apply_theme
+from anygpt_desktop.app.theme import apply_theme, colors
 from anygpt_desktop.app.voice import VoiceControls
-from anygpt_desktop.app.widgets import icon
+from anygpt_desktop.app.widgets import icon, recolor_icons
 from anygpt_desktop.app.worker import AssistantFactory
 from anygpt_desktop.session import events as ev
-from anygpt_desktop.session.chat import ChatSession, file_kind
+from anygpt_desktop.input_files import InputFileError, classify_attachment
+from anygpt_desktop.session.chat import ChatSession
 from anygpt_desktop.session.engine_port import EnginePort
 from anygpt_desktop.session.kinds import Attachment, AttachmentKind, ModelState
 from anygpt_desktop.storage.history import HistoryError, HistoryStore
 
 logger = logging.getLogger(__name__)
+
+MIN_WIDTH, MIN_HEIGHT = 760, 540
+
 
 class MainWindow(QMainWindow):
     """The app's window. ``engine_factory`` builds the Assistant in the worker thread."""
@@ -63,7 +71,8 @@ class MainWindow(QMainWindow):
         self.mic.setParent(self)
         self.models_dir = models_dir
         self.demo = demo
-        self.engine: EnginePort = engine if engine is not None else QtEngine(engine_factory, self)
+        self.models = ModelSource(self, engine_factory)
+        self.engine: EnginePort = engine if engine is not None else QtEngine(self.models.make, self)
         self.session = ChatSession(self.engine, history or HistoryStore())
         self._turns: dict[int, tuple[TurnWidget, TurnWidget]] = {}  # turn id → (user bubble, reply bubble)
         self._closed = False
@@ -71,7 +80,9 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(icon("anygpt"))
         self.setAcceptDrops(True)
         self.resize(1100, 760)
+        self.setMinimumSize(MIN_WIDTH, MIN_HEIGHT)
         self._build_ui()
+        self.drops = DropZone(self)
         self.dark_action = build_menus(self)
         self._connect()
         self._renderers = self._make_renderers()
@@ -101,13 +112,11 @@ class MainWindow(QMainWindow):
         return list(self.session.attachments)
 
     @property
-    def pending(self) -> tuple[int, ...]:
-        """The ids of the turns in flight."""
+    def pending(self) -> tuple[int, ...]:  # the ids of the turns in flight
         return self.session.pending_turns
 
     @property
-    def history(self) -> HistoryStore:
-        """The session's history store, to read (every write goes through the session)."""
+    def history(self) -> HistoryStore:  # to read: every write goes through the session
         return self.session.history
 
     # -- building --------------------------------------------------------------------------------------------------
@@ -115,17 +124,15 @@ class MainWindow(QMainWindow):
     def _build_ui(self) -> None:
         splitter = QSplitter()
         self.sidebar = Sidebar()
+        self.sidebar.matches = lambda conv, query: conversation_matches(self.session.history, conv, query)
         self.conv_list = self.sidebar.conv_list
         splitter.addWidget(self.sidebar)
         main = QWidget()
         lay = QVBoxLayout(main)
         lay.setContentsMargins(6, 6, 6, 6)
-        self.banner = QLabel()
-        self.banner.setObjectName("banner")
-        self.banner.setWordWrap(True)
-        self.banner.setAccessibleName("Message")
-        self.banner.setVisible(False)
+        self.banner = ModelsBanner()
         self.view = ConversationView()
+        self.notices = NoticeArea()
         self.composer = Composer(self.settings.get("talk_mode"), self.settings.get("output_modality"))
         c = self.composer
         self.input, self.send_button, self.stop_button, self.mic_button = c.input, c.send_button, c.stop_button, c.mic_button
@@ -133,21 +140,25 @@ class MainWindow(QMainWindow):
             c.modality, c.hands_free, c.attach_button, c.talk_mode, c.level)
         lay.addWidget(self.banner)
         lay.addWidget(self.view, 1)
+        lay.addWidget(self.notices)
         lay.addWidget(self.composer)
         splitter.addWidget(main)
-        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(0, 1), splitter.setStretchFactor(1, 4)  # the list shrinks too at the minimum size
         splitter.setSizes([230, 870])
         self.setCentralWidget(splitter)
         self.status = StatusArea(self.statusBar(), self)
         self._gpu_timer = self.status.gpu_timer
-        self.device_label, self.stats_label = self.status.device_label, self.status.stats_label
-        self.setTabOrder(self.input, self.send_button)
+        self.device_label = self.status.device_label
 
     def _connect(self) -> None:
         """Widget signals; the microphone's and the player's go to ``VoiceControls`` (methods only: GUI thread)."""
-        self.voice = VoiceControls(self.mic, self.audio_out, self.composer, self.session, self.statusBar(), self.settings, self)
+        self.voice = VoiceControls(self.mic, self.audio_out, self.composer, self.session, self.notices, self.settings,
+                                   self, sync=self.sync_controls, open_devices=lambda: self.open_settings("devices"))
         self.send_button.clicked.connect(self.send)
-        self.input.returnPressed.connect(self.send)
+        self.input.sig_submit.connect(self.send)
+        self.composer.sig_detach.connect(self.session.detach)
+        self.view.sig_edit_requested.connect(lambda text: (self.input.setText(text), self.input.setFocus()))
+        self.view.sig_resend_requested.connect(lambda text: self.session.send(text, self.composer.output_modality))
         self.stop_button.clicked.connect(self.stop)
         self.attach_button.clicked.connect(self.pick_files)
         self.composer.clear_attach_button.clicked.connect(self.session.clear_attachments)
@@ -157,11 +168,14 @@ class MainWindow(QMainWindow):
         self.conv_list.itemActivated.connect(self._on_conv_activated)
         self.conv_list.itemClicked.connect(self._on_conv_activated)
         self.status.cancel_load_button.clicked.connect(self.session.cancel_load)
+        self.banner.download_button.clicked.connect(self.open_model_manager)
+        self.banner.demo_button.clicked.connect(self.models.try_demo)
+        self.banner.folder_button.clicked.connect(self.models.choose_folder)
+        self.banner.reload_button.clicked.connect(self.reload_models)
         self.modality.currentIndexChanged.connect(self._on_modality)
 
     def _on_modality(self, _index: int) -> None:
         self.settings.set("output_modality", self.modality.currentData())
-
     # -- session events --------------------------------------------------------------------------------------------
 
     def _make_renderers(self) -> dict[type, Callable[[Any], None]]:
@@ -180,13 +194,13 @@ class MainWindow(QMainWindow):
             ev.SpeechChunkReady: self._play_chunk,
             ev.SpeechEnded: lambda e: self._end_speech(e.turn_id),
             ev.ImageAdded: lambda e: self._reply(e.turn_id, lambda w: w.add_image(e.path)),
-            ev.MusicAdded: lambda e: self._reply(e.turn_id, lambda w: self.voice.wire_row(w.add_audio(e.path, "Music", e.seconds))),
+            ev.MusicAdded: lambda e: self._reply(e.turn_id, lambda w: self.voice.wire_row(w.add_audio(e.path, "Music", e.seconds, show_name=False))),
             ev.TurnEnded: self._show_turn_ended,
             ev.TurnStored: lambda e: self.sig_turn_stored.emit(e.conversation_id),
-            ev.BusyChanged: lambda e: self.voice.sync_stop_button(),
-            ev.StopRequested: lambda e: (self.audio_out.stop(), self.mic.cancel()),
-            ev.StatusMessage: lambda e: self.statusBar().showMessage(e.text, int(e.seconds * 1000)),
-            ev.BannerChanged: lambda e: (self.banner.setText(e.text), self.banner.setVisible(bool(e.text))),
+            ev.BusyChanged: lambda e: self.sync_controls(),
+            ev.StopRequested: lambda e: (self.audio_out.stop(), self.mic.cancel(), self.voice.stopped()),
+            ev.StatusMessage: self._show_message,
+            ev.BannerChanged: lambda e: self.banner.show_text(e.text),
         }
 
     def _render(self, event: ev.SessionEvent) -> None:
@@ -197,12 +211,24 @@ class MainWindow(QMainWindow):
             text = f"Models ready ({e.seconds:.1f} s)" + (" — demo" if self.demo else "")
         elif e.state is ModelState.FAILED:
             text = "Loading cancelled" if e.cancelled else "Models not loaded"
-            self.show_banner(("Loading was cancelled. " if e.cancelled else f"The models could not be loaded: {e.reason}\n")
-                             + "Open Models → Model manager (Ctrl+M) to download or choose them, then Models → Reload (Ctrl+R).")
+            self.banner.show_load_failure(e.reason, e.cancelled, self.demo)
+            self.models.guide_if_first_run(models_missing(e.reason) and not e.cancelled)
         else:
             text = "Loading models…"
         self.status.show_model_state(e.state, text)
-        self.composer.set_ready(e.state is ModelState.READY, self.mic.hands_free)
+        self.sync_controls()
+
+    def sync_controls(self) -> None:
+        """Every control's enabled state and the microphone's look, from the one state machine."""
+        facts = Facts(self.session.model_state, self.session.busy, self.voice.playing, self.mic.recording,
+                      self.mic.hands_free, self.voice.hearing)
+        self.composer.apply(derive(facts))
+
+    def _show_message(self, e: ev.StatusMessage) -> None:
+        """A session message where the user looks: errors stay until dismissed, with the action that fixes them."""
+        action = {"models": ("Model manager…", self.open_model_manager),
+                  "devices": ("Settings › Devices", lambda: self.open_settings("devices"))}.get(e.action)
+        self.notices.show_error(e.text, action) if e.error else self.notices.show_info(e.text, e.seconds, action)
 
     def _show_current_conversation(self, e: ev.CurrentConversationChanged) -> None:
         if e.conversation_id is not None:
@@ -226,11 +252,10 @@ class MainWindow(QMainWindow):
                 user.add_image(path)
             else:
                 self.voice.wire_row(user.add_audio(path, kind.label))
-        user.set_state("(listening…)" if e.listening else "")
+        user.set_state("transcribing…" if e.listening else "")
         reply = self.view.add_turn("assistant")
         reply.set_state("thinking…")
         self._turns[e.turn_id] = (user, reply)
-        self.stop_button.setEnabled(True)
 
     def _reply(self, tid: int, fn: Callable[[TurnWidget], Any]) -> None:
         if tid in self._turns:
@@ -242,7 +267,7 @@ class MainWindow(QMainWindow):
 
     def _play_chunk(self, e: ev.SpeechChunkReady) -> None:
         if e.first:
-            self._reply(e.turn_id, lambda w: w.set_state("🔊 speaking…"))
+            self._reply(e.turn_id, lambda w: w.set_state("speaking…"))
         self.audio_out.feed(e.audio, e.sample_rate, what=f"speech:{e.turn_id}")
         if e.final:
             self.audio_out.end()
@@ -257,6 +282,7 @@ class MainWindow(QMainWindow):
         if user is None or reply is None:
             return
         reply.set_text(e.reply_text)  # shows the last streamed words at once
+        reply.render_markdown()
         if e.transcript:
             user.set_transcript(e.transcript)
         user.set_state("")
@@ -265,20 +291,15 @@ class MainWindow(QMainWindow):
         else:
             reply.set_timings(e.timings)
             reply.set_state("")
-            self.stats_label.setText(stats_text(e.timings))
         if e.speech_path is not None:
             self.voice.wire_row(reply.add_audio(e.speech_path, "Spoken reply", e.speech_seconds, show_name=False))
-
-    def show_banner(self, text: str) -> None:
-        self.banner.setText(text)
-        self.banner.setVisible(True)
 
     # -- intents ---------------------------------------------------------------------------------------------------
 
     def send(self) -> None:
         """Send the typed text and the attachments."""
         if self.session.send(self.input.text(), self.composer.output_modality) is not None:
-            self.input.clear()
+            self.input.clear()  # only once it was sent: text typed before the models are ready stays
 
     def stop(self) -> None:
         """Esc / Stop: silence playback and stop generation at once (the turn is kept as far as it got)."""
@@ -291,7 +312,8 @@ class MainWindow(QMainWindow):
         self.session.new_conversation()
 
     def _on_conv_activated(self, item: QListWidgetItem) -> None:
-        self.session.open_conversation(int(item.data(Qt.ItemDataRole.UserRole)))
+        if (cid := item.data(Qt.ItemDataRole.UserRole)) is not None:  # not a date heading
+            self.session.open_conversation(int(cid))
 
     def open_conversation(self, conv_id: int) -> None:
         self.session.open_conversation(conv_id)
@@ -318,42 +340,38 @@ class MainWindow(QMainWindow):
 
     def delete_conversation(self) -> None:
         cid = self._selected_id()
-        if cid is None:
-            return
-        if dialogs.confirm_delete(self, self._title(cid)):
+        if cid is not None and dialogs.confirm_delete(self, self._title(cid)):
             self.session.delete_conversation(cid)
 
     def export(self, fmt: str) -> Path | None:
         if self.session.conversation_id is None:
-            self.statusBar().showMessage("Nothing to export yet.", 5000)
+            self.notices.show_info("Nothing to export yet: this conversation has no turns.")
             return None
-        folder = dialogs.ask_folder(self, self.settings.get("output_folder"))
-        if folder is None:
+        if (folder := dialogs.ask_folder(self, self.settings.get("output_folder"))) is None:
             return None
         try:
             out = self.session.export("md" if fmt == "md" else "html", folder)
         except HistoryError as exc:
-            QMessageBox.warning(self, "Export", str(exc))
+            self.notices.show_error(f"The conversation could not be exported: {exc}")
             return None
-        self.statusBar().showMessage(f"Exported to {out}", 8000)
+        self.notices.show_info(f"Exported to {out}", 8.0)
         return out
 
     # -- attachments -----------------------------------------------------------------------------------------------
 
     def add_file(self, path: Path) -> bool:
-        """Attach a dropped/picked file; for audio the user says how it is used."""
-        kind = file_kind(path)
+        """Attach a dropped/picked file (its content checked, not only its name); for audio the user says its use."""
+        try:
+            kind = classify_attachment(path)
+        except InputFileError as exc:
+            self.notices.show_error(f"{path.name} cannot be attached: {exc}")
+            return False
         if kind == "image":
             self.session.attach(path, AttachmentKind.IMAGE)
             return True
-        if kind == "audio":
-            role = self.ask_audio_role(path)
-            if role is not None:
-                self.session.attach(path, AttachmentKind(role))
-            return role is not None
-        self.statusBar().showMessage(
-            f"{path.name}: only images (JPEG, PNG, WebP, BMP, GIF) and audio (WAV, FLAC, OGG, MP3) can be added.", 8000)
-        return False
+        if (role := self.ask_audio_role(path)) is not None:
+            self.session.attach(path, AttachmentKind(role))
+        return role is not None
 
     def ask_audio_role(self, path: Path) -> AttachmentKind | None:
         return dialogs.ask_audio_role(self, path)
@@ -363,39 +381,36 @@ class MainWindow(QMainWindow):
             self.add_file(Path(f))
 
     def paste_image(self) -> bool:
-        mime = QGuiApplication.clipboard().mimeData()
-        if mime is None or not mime.hasImage():
-            return False
-        image = QGuiApplication.clipboard().image()
-        path = self.session.tmp_dir / f"pasted_{time.time_ns()}.png"
-        if image.isNull() or not image.save(str(path)):
-            return False
-        self.session.attach(path, AttachmentKind.IMAGE)
-        return True
+        return self.drops.paste_image()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if any(file_kind(Path(u.toLocalFile())) for u in event.mimeData().urls()):
-            event.acceptProposedAction()
+        self.drops.enter(event)
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
+        self.drops.set_active(False)
 
     def dropEvent(self, event: QDropEvent) -> None:
-        for url in event.mimeData().urls():
-            if url.isLocalFile():
-                self.add_file(Path(url.toLocalFile()))
-        event.acceptProposedAction()
+        self.drops.drop(event)
 
     # -- settings and other windows --------------------------------------------------------------------------------
 
     def set_theme(self, name: Theme) -> None:
+        """Light, dark or system (follows the desktop); the icons are redrawn in the theme's ink."""
         app = QApplication.instance()
         if isinstance(app, QApplication):
             apply_theme(app, name)
         self.settings.set("theme", name)
         self.dark_action.setChecked(name == "dark")
+        self.system_theme_action.setChecked(name == "system")
+        recolor_icons([(self.mic_button, "mic"), (self.send_button, "send"), (self.attach_button, "attach"),
+                       (self.sidebar.new_button, "new")], colors(name)["highlight"])
 
-    def open_settings(self) -> None:
+    def open_settings(self, tab: str = "") -> None:
         from anygpt_desktop.app.settings_dialog import SettingsDialog
 
         self.settings_dialog = SettingsDialog(self.settings, self)
+        if tab:
+            self.settings_dialog.show_tab(tab)
         self.settings_dialog.sig_settings_applied.connect(self.apply_settings)
         self.settings_dialog.open()
 
@@ -411,19 +426,12 @@ class MainWindow(QMainWindow):
         if any(k in MIC_KEYS or k == "output_device" for k in changed):
             self.voice.apply_settings()
         if any(k in RELOAD_KEYS for k in changed) and self.model_state is not ModelState.LOADING:
-            self.show_banner("The device or precision changed: it applies after reloading the models "
+            self.banner.show_text("The device or precision changed: it applies after reloading the models "
                              "(Models → Reload models, Ctrl+R).")
-        self.statusBar().showMessage("Settings saved.", 4000)
+        self.notices.show_info("Settings saved.", 4.0)
 
     def open_model_manager(self) -> None:
-        from anygpt_desktop.app.model_manager import ModelManagerDialog
-
-        self.model_manager = ModelManagerDialog(self.models_dir, self.settings, self)
-        self.model_manager.sig_models_dir_chosen.connect(self._on_models_dir_chosen)
-        self.model_manager.open()
-
-    def _on_models_dir_chosen(self, path: str) -> None:
-        self.models_dir = Path(path)
+        self.models.open_manager()
 
     # -- keys and closing ------------------------------------------------------------------------------------------
 

@@ -26,6 +26,9 @@ def build_menus(w: MainWindow) -> QAction:
     v = w.menuBar().addMenu("&View")
     dark = _action(w, v, "&Dark theme", "Ctrl+Shift+D", lambda: w.set_theme("dark" if dark.isChecked() else "light"))
     dark.setCheckable(True)
+    system = _action(w, v, "&Follow the system theme", "", lambda: w.set_theme("system" if system.isChecked() else "light"))
+    system.setCheckable(True)
+    w.system_theme_action = system
     _action(w, v, "Focus the message box", "Ctrl+L", w.input.setFocus)
     _action(w, v, "Focus the conversation list", "Ctrl+K", w.conv_list.setFocus)
     mm = w.menuBar().addMenu("&Models")
@@ -33,6 +36,7 @@ def build_menus(w: MainWindow) -> QAction:
     _action(w, mm, "&Reload models", "Ctrl+R", w.reload_models)
     h = w.menuBar().addMenu("&Help")
     _action(w, h, "&Keyboard shortcuts", QKeySequence.StandardKey.HelpContents, lambda: dialogs.show_shortcuts(w))
+    _action(w, h, "&About AnyGPT Desktop", "", lambda: dialogs.show_about(w))
     return dark
 
 

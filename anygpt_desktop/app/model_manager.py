@@ -4,6 +4,7 @@ existing folder. Store work runs in a short-lived QThread so the dialog stays re
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,12 +32,24 @@ from anygpt_desktop.cancel import TaskState
 
 logger = logging.getLogger(__name__)
 
-COLUMNS = ["Component", "Purpose", "Required", "Size", "State"]
+COLUMNS = ["Component", "Purpose", "Required", "On disk", "Download", "State"]
+STATE_COL = 5
 
 
 def human_size(n: int | None) -> str:
     """A size for the table: the store's formatting, with a dash for an unknown size."""
     return downloader_human_size(n or None, unknown="—")
+
+
+def free_space(folder: Path) -> int | None:
+    """Free bytes on the disk that holds ``folder`` (or its nearest existing parent); None if unknown."""
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            try:
+                return shutil.disk_usage(candidate).free
+            except OSError:
+                return None
+    return None
 
 
 class StoreJob(QThread):
@@ -64,8 +77,12 @@ class StoreJob(QThread):
 class ModelManagerDialog(QDialog):
     sig_models_dir_chosen = Signal(str)
 
-    def __init__(self, models_dir: Path | None, settings: AppSettings, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, models_dir: Path | None, settings: AppSettings, parent: QWidget | None = None, *, demo: bool = False,
+    ) -> None:
+        """``demo``: the folder holds the tiny random demo kit: it is shown as such and never downloaded into."""
         super().__init__(parent)
+        self.demo = demo
         self.setWindowTitle("Model manager")
         self.setAccessibleName("Model manager")
         self.settings = settings
@@ -76,6 +93,8 @@ class ModelManagerDialog(QDialog):
         lay = QVBoxLayout(self)
         self.folder_label = QLabel()
         self.folder_label.setWordWrap(True)
+        self.totals_label = QLabel()
+        self.totals_label.setAccessibleName("Sizes and free space")
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setAccessibleName("Model components")
@@ -84,7 +103,7 @@ class ModelManagerDialog(QDialog):
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        for col in (0, 2, 3, 4):
+        for col in (0, 2, 3, 4, 5):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.progress = QProgressBar()
         self.progress.setAccessibleName("Download progress")
@@ -110,6 +129,7 @@ class ModelManagerDialog(QDialog):
         self.cancel_button.setEnabled(False)
         lay.addWidget(self.folder_label)
         lay.addWidget(self.table, 1)
+        lay.addWidget(self.totals_label)
         lay.addWidget(self.progress)
         lay.addWidget(self.message)
         lay.addLayout(buttons)
@@ -125,7 +145,9 @@ class ModelManagerDialog(QDialog):
 
     def refresh(self, verify: bool = False) -> None:
         """Fill the table (fast: sizes only); ``verify`` checks sha256 in a thread."""
-        self.folder_label.setText(f"Models folder: {self.models_dir}")
+        self.folder_label.setText(
+            f"Demo folder (tiny random models, for trying the app; nothing is downloaded here): {self.models_dir}"
+            if self.demo else f"Models folder: {self.models_dir}")
         if verify:
             self._start(lambda state, job: model_store.status(self.models_dir, verify=True), "Verifying…")
             return
@@ -134,23 +156,41 @@ class ModelManagerDialog(QDialog):
     def _show(self, statuses: list[model_store.ComponentStatus]) -> None:
         self.statuses = statuses
         self.table.setRowCount(len(statuses))
+        to_fetch = optional = 0
         for row, st in enumerate(statuses):
-            comp = self.manifest.get(st.name)
-            size = st.bytes_on_disk if st.ok else comp.approx_bytes
-            values = [st.name, st.purpose, "yes" if st.required else "optional", human_size(size), st.state.value]
+            download = self.manifest.get(st.name).approx_bytes
+            if not st.ok and st.required:
+                to_fetch += download
+            elif not st.ok:
+                optional += download
+            state = "demo" if self.demo else st.state.value
+            values = [st.name, st.purpose, "yes" if st.required else "optional", human_size(st.bytes_on_disk),
+                      human_size(download), state]
             for col, value in enumerate(values):
                 item = QTableWidgetItem(value)
-                if col == 4:
+                if col == STATE_COL:
                     bad = [f"{f.dest}: {f.detail or f.state.value}" for f in st.files if f.state.value != "present"]
                     item.setToolTip("\n".join(bad) or "all files present")
                 self.table.setItem(row, col, item)
+        on_disk = sum(st.bytes_on_disk for st in statuses)
+        extra = f" (+ {human_size(optional)} optional)" if optional else ""
+        self.totals_label.setText(f"On disk: {human_size(on_disk) if on_disk else '0 B'} · still to download: "
+                                  f"{human_size(to_fetch)}{extra} · free space here: "
+                                  f"{human_size(free_space(self.models_dir))}")
+        self.download_button.setEnabled(not self.demo and self.job is None)
         missing = [s.name for s in statuses if s.required and not s.ok]
-        self.message.setText("All required components are present." if not missing
-                             else f"Missing or incomplete: {', '.join(missing)}.")
+        if self.demo:
+            self.message.setText("These are the demo models: choose a real models folder to download the real ones.")
+        else:
+            self.message.setText("All required components are present." if not missing
+                                 else f"Missing or incomplete: {', '.join(missing)}.")
 
     # -- actions ---------------------------------------------------------------------------------------------------
 
     def download(self) -> None:
+        if self.demo:
+            return  # the demo folder holds the tiny kit: real weights never go there
+
         def work(state: TaskState, job: StoreJob) -> Any:
             def progress(dest: str, done: int, total: int | None) -> None:
                 job.sig_progress_updated.emit(dest, done, total or 0)
@@ -166,6 +206,7 @@ class ModelManagerDialog(QDialog):
 
     def use_folder(self, folder: Path) -> None:
         self.models_dir = folder
+        self.demo = False
         self.settings.set("models_dir", str(folder))
         self.sig_models_dir_chosen.emit(str(folder))
         self.refresh()
@@ -199,6 +240,9 @@ class ModelManagerDialog(QDialog):
     def _on_finished(self, result: object) -> None:
         if isinstance(result, list):
             self._show(result)
+            bad = [f"{s.name} ({s.state.value})" for s in result if not s.ok]
+            self.message.setText("Verified: every present file matches its checksum." + (
+                f" Not usable: {', '.join(bad)}." if bad else ""))
         else:
             self._show(model_store.status(self.models_dir))
             n = len(getattr(result, "downloaded", []))
@@ -212,8 +256,9 @@ class ModelManagerDialog(QDialog):
     def _on_thread_done(self) -> None:
         self.job = None
         self.progress.setVisible(False)
-        for b in (self.download_button, self.verify_button, self.folder_button):
+        for b in (self.verify_button, self.folder_button):
             b.setEnabled(True)
+        self.download_button.setEnabled(not self.demo)
         self.cancel_button.setEnabled(False)
 
     def reject(self) -> None:

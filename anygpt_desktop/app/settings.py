@@ -26,7 +26,7 @@ PRECISIONS = ("", "fp32", "bf16", "fp16", "int8", "int4")  # "" = automatic (fro
 LEGACY_PRECISIONS = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}  # values saved by earlier versions
 DECODE_MODES = ("", "eager", "compiled")  # "" = automatic (compiled on CUDA, eager on the CPU)
 TalkMode = Literal["hold", "toggle"]  # hold the key while speaking, or click once to start and once to stop
-Theme = Literal["light", "dark"]
+Theme = Literal["light", "dark", "system"]
 TALK_MODES: tuple[TalkMode, ...] = get_args(TalkMode)
 
 
@@ -60,7 +60,7 @@ def decode_field_defaults(names: Sequence[str]) -> dict[str, Any]:
 DECODE_LIMIT_DEFAULTS = decode_field_defaults(DECODE_LIMITS)
 
 DEFAULTS: dict[str, Any] = {
-    "theme": "light",  # "light" | "dark"
+    "theme": "light",  # "light" | "dark" | "system" (follows the desktop)
     "models_dir": "",  # empty: the default models folder
     "device": "",  # empty: automatic (cuda when available)
     "precision": "",  # empty: automatic
@@ -75,6 +75,7 @@ DEFAULTS: dict[str, Any] = {
     "default_voice": "",  # a recording whose voice speaks the replies; empty: the model's own voice
     "output_folder": "",  # empty: "outputs" beside the models folder
     "last_conversation": 0,
+    "first_run_guide_shown": 0,  # 1 once the first-run guide was shown (it opens only once, when models are missing)
     **decode_field_defaults(("text_beams",)),  # >1: beam sampling for text-only replies (not streamed)
     **DECODE_LIMIT_DEFAULTS,
     **REFERENCE_SAMPLING,

@@ -112,6 +112,13 @@ class SettingsDialog(QDialog):
         self.load(settings.values())
         self.resize(640, 460)
 
+    TAB_NAMES = ("model", "decoding", "speech", "devices", "files")
+
+    def show_tab(self, name: str) -> None:
+        """Open on one tab ("devices" for a microphone or speaker problem)."""
+        if name in self.TAB_NAMES:
+            self.tabs.setCurrentIndex(self.TAB_NAMES.index(name))
+
     # ------------------------------------------------------------------------------------------------- tabs
 
     def _model_tab(self) -> QWidget:
@@ -227,11 +234,13 @@ class SettingsDialog(QDialog):
         self.folder_button = QPushButton("Choose…")
         self.folder_button.setAccessibleName("Choose the output folder")
         self.folder_button.clicked.connect(self._pick_folder)
-        for label, edit, button in (("Default &voice:", self.default_voice, self.voice_button),
-                                    ("&Output folder:", self.output_folder, self.folder_button)):
+        for text, edit, button in (("Default &voice:", self.default_voice, self.voice_button),
+                                   ("&Output folder:", self.output_folder, self.folder_button)):
             row = QHBoxLayout()
             row.addWidget(edit, 1)
             row.addWidget(button)
+            label = QLabel(text)
+            label.setBuddy(edit)  # a row of widgets gets no buddy by itself: the "&" would show literally
             form.addRow(label, row)
         form.addRow(_note("The default voice is a short recording (3–10 s of one speaker) whose voice speaks the "
                           "replies when you give none; the output folder receives the spoken replies, pictures and "

@@ -1,4 +1,5 @@
-"""The status bar's permanent widgets: model state, loading progress, last turn's figures, device."""
+"""The status bar's permanent widgets, compact state only: model state, loading progress, device (a turn's figures
+are in its reply's Timings; messages are notices above the message box)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,6 @@ from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 from anygpt_desktop.app.gpu_status import device_text
 from anygpt_desktop.app.widgets import button
 from anygpt_desktop.session.kinds import ModelState
-
-
-def stats_text(timings: dict[str, float]) -> str:
-    """'Last turn: 42.0 tok/s, total 120 ms, …' (empty without figures)."""
-    parts = []
-    rate = timings.get("tokens_per_second", timings.get("tokens_per_s"))
-    if rate is not None:
-        parts.append(f"{rate:.1f} tok/s")
-    for key, value in timings.items():
-        if not key.startswith("tokens"):
-            parts.append(f"{key} {value * 1000:.0f} ms")
-    return "Last turn: " + ", ".join(parts) if parts else ""
 
 
 GPU_REFRESH_MS = 2000
@@ -43,9 +32,7 @@ class StatusArea:
         self.cancel_load_button = button("Cancel loading", "Cancel loading the models")
         self.device_label = QLabel()
         self.device_label.setAccessibleName("Device")
-        self.stats_label = QLabel("")
-        self.stats_label.setAccessibleName("Last turn")
-        for w in (self.model_label, self.load_progress, self.cancel_load_button, self.stats_label, self.device_label):
+        for w in (self.model_label, self.load_progress, self.cancel_load_button, self.device_label):
             bar.addPermanentWidget(w)
 
     def show_model_state(self, state: ModelState, text: str) -> None:

@@ -6,27 +6,46 @@ audio thread) are connected to its methods, so Qt runs them in the GUI thread.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Slot
-from PySide6.QtWidgets import QStatusBar
 
 from anygpt_desktop.app.audio_out import AudioOut
 from anygpt_desktop.app.composer import Composer
 from anygpt_desktop.app.conversation import AudioRow
 from anygpt_desktop.app.mic import MicController
+from anygpt_desktop.app.notices import NoticeArea
 from anygpt_desktop.app.settings import AppSettings, vad_config
+from anygpt_desktop.audio.vad import Endpointer, SpeechStarted, VadConfig
 from anygpt_desktop.session.chat import ChatSession
-from anygpt_desktop.session.kinds import ModelState, OutputModality
+from anygpt_desktop.session.kinds import OutputModality
+
+NO_SPEECH_NOTE = "No speech was heard, so nothing was sent. Hold the key (or the microphone) while you speak."
+
+
+def has_speech(audio: np.ndarray, config: VadConfig | None = None) -> bool:
+    """Whether the voice detector hears speech anywhere in a recording (16 kHz float32 mono)."""
+    vad = Endpointer(config or VadConfig())
+    events = vad.feed_audio(np.asarray(audio, np.float32))
+    events += vad.flush()
+    return any(isinstance(e, SpeechStarted) for e in events)
 
 
 class VoiceControls(QObject):
+    """``sync`` re-derives the composer's state (the window's one state machine); ``open_devices`` opens Settings ›
+    Devices, the fix offered with microphone and speaker errors."""
+
     def __init__(
-        self, mic: MicController, audio_out: AudioOut, composer: Composer, session: ChatSession, status: QStatusBar,
-        settings: AppSettings, parent: QObject,
+        self, mic: MicController, audio_out: AudioOut, composer: Composer, session: ChatSession, notices: NoticeArea,
+        settings: AppSettings, parent: QObject, *, sync: Callable[[], None], open_devices: Callable[[], None],
     ) -> None:
         super().__init__(parent)
-        self.mic, self.audio_out, self.composer, self.session, self.status = mic, audio_out, composer, session, status
+        self.mic, self.audio_out, self.composer, self.session, self.notices = mic, audio_out, composer, session, notices
         self.settings = settings
+        self.sync = sync
+        self.open_devices = open_devices
+        self.hearing = False  # hands-free heard the start of speech
         self.playing_row: AudioRow | None = None
         self._pos_timer = QTimer(self)
         self._pos_timer.setInterval(100)
@@ -62,6 +81,11 @@ class VoiceControls(QObject):
 
     @Slot(object)
     def _on_utterance(self, audio: np.ndarray) -> None:
+        self.hearing = False
+        self.sync()
+        if not self.mic.hands_free and not has_speech(audio, self.mic.vad_config):
+            self.notices.show_info(NO_SPEECH_NOTE, 6.0)  # a press with no speech is never sent
+            return
         modality: OutputModality | None = self.composer.output_modality
         if self.session.send_speech(audio, self.composer.input.text(), modality) is not None:
             self.composer.input.clear()
@@ -70,30 +94,34 @@ class VoiceControls(QObject):
         self.settings.set("talk_mode", self.composer.talk_mode.currentData())
         if self.mic.recording:
             self.mic.release()
-        self.composer.show_recording(False)
+        self.sync()
 
     @Slot()
     def _on_recording_started(self) -> None:
-        self.composer.show_recording(True)
         self.audio_out.stop()
+        self.sync()
 
     @Slot()
     def _on_recording_stopped(self) -> None:
-        self.composer.show_recording(False)
+        self.sync()
 
     @Slot(bool)
     def _sync_hands_free(self, on: bool) -> None:
-        self.composer.show_hands_free(on, self.session.model_state is ModelState.READY)
+        self.composer.set_hands_free_checked(on)
+        if not on:
+            self.hearing = False
+        self.sync()
 
     @Slot()
     def _on_barge_in(self) -> None:
         """Hands-free: the user started speaking, so the assistant stops at once."""
+        self.hearing = True
         self.session.barge_in(self.audio_out.playing)
+        self.sync()
 
     def _on_hands_free(self, on: bool) -> None:
         actual = self.mic.set_hands_free(on)
         self._sync_hands_free(actual)
-        self.status.showMessage("Listening hands-free…" if actual else "Hands-free off", 4000)
 
     @Slot(float)
     def _on_level(self, dbfs: float) -> None:
@@ -101,14 +129,17 @@ class VoiceControls(QObject):
 
     @Slot(str)
     def _on_mic_error(self, message: str) -> None:
-        self.status.showMessage(message, 10000)
+        if message.startswith("That was too short"):
+            self.notices.show_info(message, 6.0)
+        else:
+            self.notices.show_error(f"The microphone is not available: {message}", ("Settings › Devices", self.open_devices))
 
     def apply_settings(self) -> None:
         """The stored microphone, endpointing and output-device settings (the streams reopen)."""
         s = self.settings
         vad, problem = vad_config(s.values())
         if problem:
-            self.status.showMessage(f"The speech settings are not usable ({problem}); the defaults are used.", 10000)
+            self.notices.show_error(f"The speech settings are not usable ({problem}); the defaults are used.")
         self.mic.configure(device=s.get("input_device") or None, vad_config=vad, pre_roll_ms=int(s.get("pre_roll_ms")))
         self.audio_out.set_device(s.get("output_device") or None)
 
@@ -130,28 +161,43 @@ class VoiceControls(QObject):
         if self.audio_out.play_file(row.path):
             self.playing_row = row
             row.set_playing(True)
-            self.sync_stop_button()
             self._pos_timer.start()
+        self.sync()
 
     def _update_position(self) -> None:
         if self.playing_row is not None:
             self.playing_row.set_position(self.audio_out.position_s)
 
-    def sync_stop_button(self) -> None:
-        self.composer.stop_button.setEnabled(self.session.busy or self.audio_out.playing or self.playing_row is not None)
+    @property
+    def playing(self) -> bool:
+        """Sound is playing (a spoken reply or a row's file)."""
+        return bool(self.audio_out.current) or self.playing_row is not None
+
+    def stopped(self) -> None:
+        """Stop was pressed: nothing plays any more."""
+        self._row_done()
+        self.sync()
+
+    def _row_done(self) -> None:
+        if self.playing_row is not None:
+            self.playing_row.set_playing(False)
+            self.playing_row = None
+            self._pos_timer.stop()
 
     @Slot(str)
     def _on_playback_started(self, _what: str) -> None:
-        self.sync_stop_button()
+        self.sync()
 
     @Slot(str)
     def _on_playback_failed(self, message: str) -> None:
-        self.status.showMessage(message, 10000)
+        self.audio_out.stop()  # a failed start must not leave the player "playing"
+        self._row_done()
+        self.notices.show_error(f"Sound could not be played: {message} The reply is shown as text.",
+                                ("Settings › Devices", self.open_devices))
+        self.sync()
 
     @Slot(str, bool)
     def _on_playback_finished(self, what: str, _interrupted: bool) -> None:
         if self.playing_row is not None and str(self.playing_row.path) == what:
-            self.playing_row.set_playing(False)
-            self.playing_row = None
-            self._pos_timer.stop()
-        self.composer.stop_button.setEnabled(self.session.busy)
+            self._row_done()
+        self.sync()

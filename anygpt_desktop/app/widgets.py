@@ -4,15 +4,40 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import QAbstractButton, QPushButton
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
 
-def icon(name: str) -> QIcon:
+ICON_INKS = ("#2f6fdb", "#5c6370")  # the colours the icon files are drawn in (the stop icon keeps its red)
+
+
+def icon(name: str, ink: str = "") -> QIcon:
+    """An icon from resources/icons; ``ink`` redraws its blue/grey strokes in a theme's colour (readable on both)."""
     path = RESOURCES / "icons" / f"{name}.svg"
-    return QIcon(str(path)) if path.is_file() else QIcon()
+    if not path.is_file():
+        return QIcon()
+    if not ink:
+        return QIcon(str(path))
+    svg = path.read_text(encoding="utf-8")
+    for old in ICON_INKS:
+        svg = svg.replace(old, ink)
+    pix = QPixmap()
+    pix.loadFromData(svg.encode(), "SVG")
+    big = QPixmap()
+    big.loadFromData(svg.replace("<svg ", '<svg width="64" height="64" ', 1).encode(), "SVG")
+    out = QIcon(pix)
+    out.addPixmap(big)
+    return out
+
+
+def recolor_icons(buttons: list[tuple[QAbstractButton, str]], ink: str) -> None:
+    for b, name in buttons:
+        size = b.iconSize() if not b.icon().isNull() else QSize(16, 16)
+        b.setIcon(icon(name, ink))
+        b.setIconSize(size)
 
 
 def button(text: str, accessible: str, icon_name: str = "") -> QPushButton:

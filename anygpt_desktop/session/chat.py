@@ -138,7 +138,8 @@ class ChatSession:
 
     def _submit(self, request: TurnRequest) -> int | None:
         if self.model_state is not ModelState.READY:
-            self._emit(ev.StatusMessage("The models are not loaded yet.", 5.0))
+            self._emit(ev.StatusMessage("The models are not loaded yet: your message is kept, send it once they are ready.",
+                                        6.0, action="models" if self.model_state is ModelState.FAILED else ""))
             return None
         kinds = [(a.kind, a.path) for a in self.attachments]
         request.images = [p for k, p in kinds if k is AttachmentKind.IMAGE]
@@ -148,11 +149,12 @@ class ChatSession:
         request.voice_prompt = voices[-1] if voices else None
         if self.conversation_id is None:
             spoken = request.speech is not None or request.speech_files
-            title = request.text[:48] or ("Voice conversation" if spoken else "New conversation")
+            first_line = request.text.splitlines()[0].strip() if request.text else ""
+            title = first_line[:48] or ("Voice conversation" if spoken else "New conversation")
             try:
                 self.conversation_id = self.history.create(title).id
             except HistoryError as exc:
-                self._emit(ev.StatusMessage(f"The conversation could not be stored: {exc}", 10.0))
+                self._emit(ev.StatusMessage(f"The conversation could not be stored: {exc}", error=True))
             else:
                 self._emit(ev.CurrentConversationChanged(self.conversation_id))
                 self._emit(ev.ConversationListChanged())
@@ -237,7 +239,7 @@ class ChatSession:
         try:
             self.history.rename(conversation_id, title)
         except HistoryError as exc:
-            self._emit(ev.StatusMessage(str(exc), 8.0))
+            self._emit(ev.StatusMessage(str(exc), error=True))
             return False
         self._emit(ev.ConversationListChanged())
         return True
@@ -247,7 +249,7 @@ class ChatSession:
         try:
             self.history.delete(conversation_id)
         except HistoryError as exc:
-            self._emit(ev.StatusMessage(str(exc), 8.0))
+            self._emit(ev.StatusMessage(str(exc), error=True))
             return
         if conversation_id == self.conversation_id:
             self.new_conversation()
@@ -343,7 +345,7 @@ class ChatSession:
             self._finish(tid, p, timings, failed=False, cancelled=False, reason="")
         elif isinstance(e, engine_events.TurnFailed):
             if not e.cancelled:
-                self._emit(ev.StatusMessage(e.reason, 10.0))
+                self._emit(ev.StatusMessage(f"The reply failed: {e.reason}", error=True))
             self._finish(tid, p, {}, failed=True, cancelled=e.cancelled, reason=e.reason)
 
     def _end_speech(self, tid: int, p: _Pending) -> None:
@@ -374,7 +376,7 @@ class ChatSession:
             self.history.append_turn(
                 self.conversation_id, "assistant", p.reply, media=media, timings=timings, interrupted=interrupted)
         except HistoryError as exc:
-            self._emit(ev.StatusMessage(f"This turn could not be saved: {exc}", 10.0))
+            self._emit(ev.StatusMessage(f"This turn could not be saved: {exc}", error=True))
             return
         self._emit(ev.ConversationListChanged())
         self._emit(ev.TurnStored(self.conversation_id))

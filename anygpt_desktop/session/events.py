@@ -161,10 +161,13 @@ class StopRequested:
 
 @dataclass(frozen=True)
 class StatusMessage:
-    """A passing message for the status bar."""
+    """A message for the user: a confirmation that passes after ``seconds``, or an ``error`` that stays until the
+    user dismisses it (``action``: what fixes it, "models" for the model manager, "devices" for Settings › Devices)."""
 
     text: str
     seconds: float = 8.0
+    error: bool = False
+    action: str = ""
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,9 @@ class FakeAssistant:
         hold: threading.Event | None = None,
         hold_after: int = 1,
         notice: str | None = None,
+        fail_turn: str | None = None,
     ) -> None:
+        self.fail_turn = fail_turn  # every turn fails with this reason after its first word
         self.hold = hold
         self.hold_after = hold_after
         self.notice = notice
@@ -112,6 +114,9 @@ class FakeAssistant:
             piece = word if i == 0 else " " + word
             reply += piece
             yield TextDelta(piece)
+            if self.fail_turn:
+                yield TurnFailed(self.fail_turn)
+                return
             if i + 1 == self.hold_after and self.hold is not None and not self.hold.wait(60):
                 raise RuntimeError("the test never released the held turn")
         want = request.output_modality

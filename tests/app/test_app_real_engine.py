@@ -83,7 +83,7 @@ def test_a_typed_turn_with_the_real_engine_and_the_conversation_after_a_restart(
     user, reply = first.view.turns
     assert user.text == "hello there" and reply.role == "assistant"
     assert reply.text.strip(), "the tiny model's reply text should stream into the view"
-    assert "tok/s" in first.stats_label.text()
+    assert "tok/s" in reply.timings_label.text()
     assert 1 <= finished[0].stats["new_tokens"] <= 11  # the 10-token limit of the settings held (+ the end id)
     turns = first.session.history.turns(conv_id)
     assert [(t.role, t.text) for t in turns] == [("user", "hello there"), ("assistant", reply.text)]

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from PIL import Image
+from window_kit import FakeMic
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QApplication
 
@@ -75,6 +76,7 @@ def test_every_cross_thread_signal_runs_its_slots_in_the_gui_thread(qtbot, open_
     png = tmp_path / "a.png"
     Image.new("RGB", (8, 8)).save(png)
     engine, mic, player = window.engine.worker, window.mic, window.audio_out
+    voiced = FakeMic()
     plan: list[tuple[QObject, str, tuple]] = [
         (engine, "sig_model_progress", (0.5, "halfway")),
         (engine, "sig_model_failed", ("a file is corrupt", False)),
@@ -100,7 +102,7 @@ def test_every_cross_thread_signal_runs_its_slots_in_the_gui_thread(qtbot, open_
         (mic, "sig_recording_stopped", ()),
         (mic, "sig_error_occurred", ("The microphone was unplugged.",)),
         (mic, "sig_hands_free_changed", (False,)),
-        (mic, "sig_utterance_ready", (np.zeros(8000, np.float32),)),
+        (mic, "sig_utterance_ready", (np.concatenate([voiced._chunk() for _ in range(20)]),)),  # speech: it is sent
         (mic, "sig_speech_started", ()),
     ]
     for obj in (engine, mic, player):

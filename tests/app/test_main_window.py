@@ -32,8 +32,10 @@ def test_type_a_message_and_the_reply_appears(qtbot, open_window) -> None:  # ty
     user, reply = window.view.turns
     assert user.role == "user" and user.text == "hello model"
     assert reply.role == "assistant" and reply.text == "You said: hello model"
-    assert "tok/s" in window.stats_label.text() and "total" in window.stats_label.text()
-    assert reply.timings_button.isVisible()
+    assert reply.timings_button.isVisible() and not reply.timings_label.isVisible()  # figures on demand
+    reply.timings_button.click()
+    assert "tok/s" in reply.timings_label.text() and "total" in reply.timings_label.text()
+    assert reply.timings_label.isVisible()
     assert window.assistants[0].requests[0].text == "hello model"
     assert window.assistants[0].requests[0].output_modality is None  # "Auto"
 
@@ -58,10 +60,13 @@ def test_image_and_music_replies_show_inline(qtbot, open_window) -> None:  # typ
     type_and_send(qtbot, window, "draw me music")
     reply = window.view.turns[-1]
     assert len(reply.images) == 1
-    assert [r.label.text().split(":")[0] for r in reply.audio_rows] == ["Music"]
-    thumb = reply.media_layout.itemAt(0).widget()
+    assert [r.label.text() for r in reply.audio_rows] == ["Music (0.5 s)"]
+    thumb = reply.media_layout.itemAt(0).layout().itemAt(0).widget()
     thumb.click()
     assert thumb.dialog is not None and thumb.dialog.isVisible()
+    qtbot.waitUntil(lambda: thumb.dialog.label.pixmap() is not None and not thumb.dialog.label.pixmap().isNull())
+    shown = thumb.dialog.label.pixmap()
+    assert shown.width() > 64 and abs(shown.width() / shown.height() - 64 / 48) < 0.05  # enlarged, same shape
     thumb.dialog.reject()
 
 
@@ -103,7 +108,7 @@ def test_drop_an_image_and_an_audio_file(qtbot, open_window, tmp_path: Path, mon
     monkeypatch.setattr(window, "ask_audio_role", lambda path: "music")
     _drop(window, [img, song, tmp_path / "notes.txt"])
     assert [(a.path.name, a.kind) for a in window.attachments] == [("cat photo.webp", "image"), ("song.flac", "music")]
-    assert "only images" in window.statusBar().currentMessage()
+    assert any("cannot be attached" in t for t in window.notices.visible_texts())
     window.input.setText("what is this")
     with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
         window.send()
@@ -131,11 +136,12 @@ def test_history_persists_after_reopening_the_window(qtbot, open_window, tmp_pat
     first.close()
 
     second = open_window(data)
-    assert second.conv_list.count() == 1
-    assert second.conv_list.item(0).text() == "remember me"
+    assert [i.text() for i in second.sidebar.conversation_items()] == ["remember me"]
+    assert second.conv_list.item(0).text() == "Today"  # a date heading
+    item = second.sidebar.conversation_items()[0]
     with wait_signal(qtbot, second.engine.worker.sig_history_restored):
-        second.conv_list.setCurrentRow(0)
-        second._on_conv_activated(second.conv_list.item(0))
+        second.conv_list.setCurrentItem(item)
+        second._on_conv_activated(item)
     assert second.conversation_id == conv_id
     assert [t.text for t in second.view.turns] == ["remember me", "You said: remember me"]
     # the model's memory came back too
@@ -235,9 +241,9 @@ def test_the_microphone_stays_open_for_the_pre_roll_and_the_level_meter(qtbot, o
 def test_click_to_talk_starts_and_stops_with_a_click_or_space(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
     window = open_window()
     window.talk_mode.setCurrentIndex(window.talk_mode.findData("toggle"))
-    assert window.settings.get("talk_mode") == "toggle" and window.mic_button.text() == "Click to talk"
+    assert window.settings.get("talk_mode") == "toggle" and window.composer.mic_text == "Click to talk"
     qtbot.mouseClick(window.mic_button, Qt.MouseButton.LeftButton)
-    assert window.mic.recording and window.mic_button.text() == "● Click to stop"
+    assert window.mic.recording and window.composer.mic_text == "Hearing you (click to stop)"
     qtbot.waitUntil(lambda: window.mic.recorded_s >= 0.4, timeout=5000)
     assert window.mic.recording  # still recording: nothing is held down
     with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
@@ -328,3 +334,12 @@ def test_another_engine_plugs_in_under_the_window(qtbot, tmp_path: Path) -> None
     assert [t.text for t in window.view.turns] == ["hello", "hi"]
     window.close()
     assert engine.calls[-1] == "shutdown"
+
+
+def test_a_file_whose_content_is_not_what_its_name_says_is_refused_with_the_reason(open_window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    window = open_window()
+    fake = tmp_path / "question.wav"
+    fake.write_text("this is not audio", encoding="utf-8")
+    assert not window.add_file(fake)
+    assert window.attachments == []
+    assert any("question.wav cannot be attached" in t for t in window.notices.visible_texts())

@@ -30,10 +30,14 @@ class FakeStream:
 
 
 class FakeMic:
-    """A microphone that delivers a sine in 30 ms chunks whenever it is polled."""
+    """A microphone that delivers a voiced buzz (a 130 Hz tone rich in harmonics, which the voice detector takes for
+    speech) in 30 ms chunks whenever it is polled; with ``FakeMic.speaking = False`` a plain hum that is not speech."""
+
+    speaking = True
 
     def __init__(self) -> None:
         self.running = False
+        self._n = 0
 
     def start(self) -> None:
         self.running = True
@@ -41,9 +45,16 @@ class FakeMic:
     def stop(self) -> None:
         self.running = False
 
+    def _chunk(self) -> np.ndarray:
+        t = (self._n + np.arange(480)) / 16000
+        self._n += 480
+        if not FakeMic.speaking:
+            return (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+        buzz = sum(np.sin(2 * np.pi * 130 * k * t) / k for k in range(1, 30))
+        return (0.1 * buzz * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))).astype(np.float32)
+
     def read_available(self) -> list[np.ndarray]:
-        t = np.arange(480, dtype=np.float32) / 16000
-        return [0.3 * np.sin(2 * np.pi * 220 * t).astype(np.float32)] * 2 if self.running else []
+        return [self._chunk(), self._chunk()] if self.running else []
 
 
 def make_player(device: Any = None, on_finished: Any = None) -> Any:

@@ -66,7 +66,9 @@ def test_a_failed_load_is_reported_and_sending_waits_for_the_models(history) -> 
     assert session.model_state is ModelState.FAILED
     assert seen.of(ev.ModelStateChanged)[-1].reason == "the speech model file is corrupt"
     assert session.send("hello") is None
-    assert seen[-1] == ev.StatusMessage("The models are not loaded yet.", 5.0)
+    note = seen[-1]
+    assert isinstance(note, ev.StatusMessage) and "not loaded yet" in note.text and "kept" in note.text
+    assert note.action == "models" and not note.error  # the fix is offered: the model manager
     assert engine.requests == {} and history.conversations() == []
     assert session.reload_models() and engine.calls == ["load", "load"]
 
@@ -124,7 +126,7 @@ def test_a_failed_turn_says_why_and_is_stored_as_interrupted(history) -> None:  
     session, engine, seen = make(history)
     session.send("hello")
     engine.turn(1, TextDelta("Hel"), TurnFailed("The GPU ran out of memory."))
-    assert ev.StatusMessage("The GPU ran out of memory.", 10.0) in seen
+    assert ev.StatusMessage("The reply failed: The GPU ran out of memory.", error=True) in seen
     ended = seen.of(ev.TurnEnded)[0]
     assert ended.failed and not ended.cancelled and ended.reason == "The GPU ran out of memory."
     assert history.turns(session.conversation_id)[-1].interrupted
