@@ -1,6 +1,6 @@
 """Which engine the app runs: the models folder (or the demo kit) and the factory the worker thread calls.
 
-Qt only inside ``_ends_with_this_thread`` (imported lazily): the window (``app.main``) and the headless self-test (``app.self_test``) both use it.
+No Qt here: the window (``app.main``) and the headless self-test (``app.self_test``) both use it.
 """
 
 from __future__ import annotations
@@ -43,27 +43,12 @@ def engine_factory(models_dir: Path, *, demo: bool, device: str | None, engine: 
         if engine == "process":
             from anygpt_desktop.engine_process import RemoteAssistant
 
-            return _ends_with_this_thread(RemoteAssistant(models_dir, device=device))
+            return RemoteAssistant(models_dir, device=device)  # ended by EngineClient.shutdown
         from anygpt_desktop.engine.assistant import Assistant
 
         return Assistant(models_dir, device=device)
 
     return make
-
-
-def _ends_with_this_thread(remote: RemoteAssistant) -> RemoteAssistant:
-    """Shut the engine process down when the calling QThread (the app's engine worker) finishes: closing the window
-    ends the child. A weak reference: an assistant the worker dropped (a reload) ends through its own finalizer.
-    The slot touches no widget, so it runs directly in the finishing thread (no event loop is needed there)."""
-    import weakref
-
-    from PySide6.QtCore import QThread, Qt
-
-    ref = weakref.ref(remote)
-    thread = QThread.currentThread()
-    if thread is not None:
-        thread.finished.connect(lambda: (r := ref()) is not None and r.shutdown(), Qt.ConnectionType.DirectConnection)
-    return remote
 
 
 def choose_models_dir(args: argparse.Namespace, setting: str | None) -> Path:

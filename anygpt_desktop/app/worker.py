@@ -300,7 +300,11 @@ class EngineClient(QObject):
         self.cancel()
         self.cancel_load()
         self.thread.quit()
-        if self.thread.wait(timeout_ms):
+        stopped = self.thread.wait(timeout_ms)
+        end_engine = getattr(getattr(self.worker, "assistant", None), "shutdown", None)
+        if callable(end_engine):  # an engine process ends with the window (a stuck one is killed, freeing the thread)
+            end_engine()
+        if stopped or self.thread.wait(timeout_ms):
             return True
         logger.warning("the engine thread did not stop within %d ms", timeout_ms)
         self.thread.setParent(None)
