@@ -282,15 +282,16 @@ def full_width_llm():
 
 @pytest.mark.slow
 def test_full_width_model_static_eager_and_compiled_match_hf(full_width_llm):
+    """Short turns (12 ids): at full width each HF step costs about a second on two CPU cores."""
     reference = {
-        "greedy": drive(HFEagerBackend(full_width_llm), GREEDY, seed=0),
-        "sampled": drive(HFEagerBackend(full_width_llm), SAMPLED, seed=5),
+        "greedy": drive(HFEagerBackend(full_width_llm), GREEDY, seed=0, tokens=12, cancel_after=4),
+        "sampled": drive(HFEagerBackend(full_width_llm), SAMPLED, seed=5, tokens=12, cancel_after=4),
     }
     static = StaticCacheBackend(full_width_llm, context=128)
-    assert_same(reference["greedy"], drive(static, GREEDY, seed=0), atol=1e-4)
-    assert_same(reference["sampled"], drive(static, SAMPLED, seed=5), atol=1e-4)
+    assert_same(reference["greedy"], drive(static, GREEDY, seed=0, tokens=12, cancel_after=4), atol=1e-4)
+    assert_same(reference["sampled"], drive(static, SAMPLED, seed=5, tokens=12, cancel_after=4), atol=1e-4)
     del static
     compiled = make_backend(full_width_llm, "compiled", context=128)
     assert compiled.compiled, compiled.compile_error
-    assert_same(reference["greedy"], drive(compiled, GREEDY, seed=0), atol=1e-4)
-    assert_same(reference["sampled"], drive(compiled, SAMPLED, seed=5), atol=1e-4)
+    assert_same(reference["greedy"], drive(compiled, GREEDY, seed=0, tokens=12, cancel_after=4), atol=1e-4)
+    assert_same(reference["sampled"], drive(compiled, SAMPLED, seed=5, tokens=12, cancel_after=4), atol=1e-4)
