@@ -174,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--tokens", type=int, default=None, help="bench decode: timed steps per variant (default 64); bench load: tokens decoded after loading (default 16)")
     bench.add_argument("--context", type=int, default=None, help="bench decode: static KV cache length (default 4096)")
     bench.add_argument("--no-compile", action="store_true", help="bench decode: skip the compiled variant")
+    bench.add_argument("--decode", default=None, choices=["eager", "compiled"],
+                       help="bench turn: the decode step (default: compiled on CUDA, eager on the CPU)")
     bench.add_argument("--no-convert", action="store_true", help="bench load: do not write or use the converted copy")
     bench.add_argument(
         "--slow-producer", type=float, default=None, metavar="FACTOR",

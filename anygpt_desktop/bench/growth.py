@@ -23,15 +23,16 @@ from typing import Iterator
 
 import numpy as np
 
+from anygpt_desktop.cancel import TaskState
 from anygpt_desktop.engine.assistant import Assistant, AssistantSettings
 from anygpt_desktop.engine.events import SpeechChunk, TurnDone
 from anygpt_desktop.engine.requests import TurnRequest
-from anygpt_desktop.cancel import TaskState
+from anygpt_desktop.protocol.vocab import END_OF_MMGPT_ID, SPAN_IDS, UNIT_BASE_ID
 
 TURNS = 200
 CLEAR_EVERY = 4
 SPEECH_UNITS = 50  # 1 s of speech out per turn
-SPEECH_UNIT_BASE, SOSP, EOSP, EOT = 40198, 41222, 41223, 32003
+SPEECH_UNIT_BASE, (SOSP, EOSP), EOT = UNIT_BASE_ID["speech"], SPAN_IDS["speech"], END_OF_MMGPT_ID
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,9 @@ def _forced_reply(tokenizer: AnyGPTTokenizer, speech_units: int) -> list[int]:
     return ids + [SPEECH_START] + units + [SPEECH_END, END_OF_MMGPT_ID]
 
 
-def _full_size_assistant(device: torch.device, llm_layers: int, output_dir: Path) -> Assistant:
+def _full_size_assistant(
+    device: torch.device, llm_layers: int, output_dir: Path, precision: str = "auto", decode_mode: str | None = None
+) -> Assistant:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from anygpt_desktop.bench.speech import random_models
@@ -80,7 +82,12 @@ def _full_size_assistant(device: torch.device, llm_layers: int, output_dir: Path
     tokenizer = AnyGPTTokenizer(str(sp_model), Vocabulary.chat_layout())
     assistant = Assistant(output_dir / "no-models", settings=AssistantSettings(seed=0, output_dir=output_dir))
     assistant.llm = LoadedLLM(model, tokenizer, device, dtype, output_dir)
-    assistant._loop = DecodeLoop(assistant.llm)
+    if precision in ("int8", "int4"):
+        from anygpt_desktop.engine.quantize import quantize_model
+
+        quantize_model(model, precision, dtype=dtype)
+    assistant.settings.decode_mode = decode_mode
+    assistant._loop = DecodeLoop(assistant.llm, assistant._backend(assistant.llm, TaskState()))
     media = MediaModels(output_dir, device)
     media._speechtokenizer, media._soundstorm = random_models(str(device), torch.float16 if device.type == "cuda" else torch.float32)
     assistant.media = media
@@ -183,10 +190,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, out: Path) -> int:
     device = pick_device(getattr(args, "device", None))
+    precision = (getattr(args, "precision", None) or ["auto"])[0]  # bench takes a list (decode compares several)
+    decode_mode = getattr(args, "decode", None)
     if getattr(args, "full_size", False):
         layers = getattr(args, "llm_layers", None) or 32
         what = f"full size, random weights ({layers} LLM layers)"
-        assistant = _full_size_assistant(device, layers, out)
+        assistant = _full_size_assistant(device, layers, out, precision, decode_mode)
     else:
         models = getattr(args, "models", None)
         if not models:
@@ -194,7 +203,8 @@ def _run(args: argparse.Namespace, out: Path) -> int:
 
             models = make_tiny(out / "tiny", seed=0)
         what = f"models in {models}"
-        assistant = Assistant(models, settings=AssistantSettings(seed=0, output_dir=out, device=str(device)))
+        settings = AssistantSettings(seed=0, output_dir=out, device=str(device), precision=precision, decode_mode=decode_mode)
+        assistant = Assistant(models, settings=settings)
         assistant.load()
     slow = getattr(args, "slow_producer", None)
     if slow:
@@ -205,7 +215,8 @@ def _run(args: argparse.Namespace, out: Path) -> int:
     speech_units = int(round(50 * (getattr(args, "speech_seconds", None) or SPEECH_SECONDS)))
     forced = _forced_reply(assistant.llm.tokenizer, speech_units)
     request = TurnRequest(speech=utterance)
-    print(f"bench turn: {what}; device {device} ({assistant.llm.dtype}); reply: {len(forced)} tokens incl. {speech_units} speech units")
+    backend = type(assistant._loop.backend).__name__ if assistant._loop is not None else "?"
+    print(f"bench turn: {what}; device {device} ({assistant.llm.dtype}, {precision} weights, {backend}); reply: {len(forced)} tokens incl. {speech_units} speech units")
 
     # warm-up (allocations, lazy loads), then the measured turn
     list(assistant.turn(TurnRequest(speech=utterance[:rate]), TaskState(), forced_ids=[SPEECH_START] + forced[-40:]))

@@ -309,7 +309,7 @@ class Assistant:
         def handle(events: list[sp.Event]) -> Iterator[Event]:
             nonlocal speech
             for ev in events:
-                if isinstance(ev, sp.TextDelta):
+                if isinstance(ev, sp.ParsedText):
                     yield (TranscriptDelta(ev.text) if ev.channel == "transcript" else TextDelta(ev.text))
                 elif isinstance(ev, sp.SpanStarted) and ev.modality == "speech" and speech is None:
                     try:

@@ -38,7 +38,9 @@ class TextDecoder(Protocol):
 
 
 @dataclass(frozen=True)
-class TextDelta:
+class ParsedText:
+    """Text the model wrote on one channel (the engine turns it into a TranscriptDelta or a TextDelta event)."""
+
     channel: str  # "transcript" (what the user said, after <-Ins->) or "reply"
     text: str
 
@@ -73,7 +75,7 @@ class TurnEnded:
     reason: str  # "eos" (<eos>), "eom" (<eom>), "end_of_text" (</s>), "new_turn" ([Human]/[MMGPT]), "stream_end"
 
 
-Event = TextDelta | SpanStarted | UnitsDelta | SpanFinished | Diagnostic | TurnEnded
+Event = ParsedText | SpanStarted | UnitsDelta | SpanFinished | Diagnostic | TurnEnded
 
 _START_TO_MODALITY = {start: m for m, (start, _end) in SPAN_IDS.items()}
 _END_TO_MODALITY = {end: m for m, (_start, end) in SPAN_IDS.items()}
@@ -278,4 +280,4 @@ class StreamParser:
             text = " " + text  # the reference's decode joins runs with a space
         self._run_boundary.discard(channel)
         self._channel_text[channel] += text
-        events.append(TextDelta(channel, text))
+        events.append(ParsedText(channel, text))

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from anygpt_desktop.protocol.vocab import FIRST_TEXT_ID, LLAMA_VOCAB_SIZE
 from anygpt_desktop.robustness.corpus import Case, write_corpus
 
 logger = logging.getLogger(__name__)
@@ -230,7 +231,7 @@ class _RecordingLoop:
 
 def _special_ids(ids: list[int]) -> list[int]:
     """Ids that are not ordinary text: the LLaMA specials and every added (control or unit) id."""
-    return sorted(i for i in ids if i <= 2 or i >= 32000)
+    return sorted(i for i in ids if i < FIRST_TEXT_ID or i >= LLAMA_VOCAB_SIZE)
 
 
 class Harness:
@@ -416,7 +417,9 @@ def cases_entries(case: Case, harness: Harness) -> Iterator[tuple[str, Callable[
 
             yield "load_llm", lambda: load_llm(case.path, "cpu") and "loaded"
         elif loader == "speechtokenizer":
-            from anygpt_desktop.modalities.speech.speechtokenizer import load_speechtokenizer
+            from anygpt_desktop.modalities.speech.speechtokenizer import (
+                load_speechtokenizer,
+            )
 
             yield "load_speechtokenizer", lambda: load_speechtokenizer(case.path / "config.json", case.path / "ckpt.dev") and "loaded"
         elif loader == "soundstorm":

@@ -26,6 +26,7 @@ from anygpt_desktop.engine.static_backend import (
     kv_cache_bytes,
     make_backend,
 )
+from anygpt_desktop.protocol.vocab import BOS_ID, END_OF_HUMAN_ID, HUMAN_ID, MMGPT_ID
 
 GREEDY = SamplingParams(do_sample=False)
 SAMPLED = SamplingParams(do_sample=True, temperature=0.8, top_k=40, top_p=0.9, repetition_penalty=1.2)
@@ -61,11 +62,11 @@ def drive(backend, params: SamplingParams, seed: int, tokens: int = 40, cancel_a
         out.ids.append(ids)
         return ids
 
-    first_prompt = [1, 32000, 306, 763, 263, 1243, 29889, 32001, 529]
+    first_prompt = [BOS_ID, HUMAN_ID, 306, 763, 263, 1243, 29889, MMGPT_ID, 529]
     first = turn(first_prompt, tokens)
-    second_prompt = first_prompt + first[: tokens // 2] + [32002, 1724, 338, 32001]
+    second_prompt = first_prompt + first[: tokens // 2] + [END_OF_HUMAN_ID, 1724, 338, MMGPT_ID]
     second = turn(second_prompt, cancel_after)  # cancelled: the loop stops stepping
-    third_prompt = second_prompt + second + [32002, 3869, 29973, 32001]
+    third_prompt = second_prompt + second + [END_OF_HUMAN_ID, 3869, 29973, MMGPT_ID]
     turn(third_prompt, tokens)
     return out
 

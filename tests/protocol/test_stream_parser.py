@@ -7,7 +7,7 @@ from anygpt_desktop.protocol.reference_compat import chat_postprocess_spans, cha
 from anygpt_desktop.protocol.stream_parser import (
     SpanFinished,
     StreamParser,
-    TextDelta,
+    ParsedText,
     TurnEnded,
     UnitsDelta,
 )
@@ -82,7 +82,7 @@ def test_transcript_and_reply_channels(tokenizer):
     assert parser.text("reply") == "I am fine"
     assert [e for e in events if isinstance(e, UnitsDelta)] == [UnitsDelta("speech", (1,)), UnitsDelta("speech", (2,))]
     assert isinstance(events[-1], TurnEnded) and events[-1].reason == "eom"
-    assert "<eot>" not in "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert "<eot>" not in "".join(e.text for e in events if isinstance(e, ParsedText))
 
 
 def test_speech_units_stream_before_the_span_closes(tokenizer):
@@ -94,7 +94,7 @@ def test_speech_units_stream_before_the_span_closes(tokenizer):
 def test_multibyte_text_is_emitted_whole(tokenizer):
     ids = tokenizer.encode("Voilà 🎶 done<eos>", add_bos=False)
     parser, events = _parse(tokenizer, ids)
-    deltas = [e.text for e in events if isinstance(e, TextDelta)]
+    deltas = [e.text for e in events if isinstance(e, ParsedText)]
     assert "".join(deltas) == "Voilà 🎶 done"
     assert all("\ufffd" not in d for d in deltas)
 
@@ -142,7 +142,7 @@ def test_eot_split_over_pieces(tokenizer):
     parser = StreamParser(tokenizer)
     deltas = []
     for i in ids:
-        deltas += [e.text for e in parser.feed(i) if isinstance(e, TextDelta)]
+        deltas += [e.text for e in parser.feed(i) if isinstance(e, ParsedText)]
     parser.feed(32003)
     assert "".join(deltas) == "Sure.\nOk"
     assert parser.text() == "Sure.\nOk"

@@ -4,13 +4,25 @@ test_robustness_report.py)."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from anygpt_desktop.audio.files import SPEECH_INPUT_MAX_SECONDS
 from anygpt_desktop.modalities.image.image_input import MAX_PIXELS
+from anygpt_desktop.protocol.vocab import (
+    BOS_ID,
+    END_OF_HUMAN_ID,
+    END_OF_MMGPT_ID,
+    HUMAN_ID,
+    MMGPT_ID,
+    UNIT_BASE_ID,
+)
 from anygpt_desktop.robustness.corpus import write_corpus
-from anygpt_desktop.robustness.report import _clear_types, _file_entries, classify, run_with_deadline
+from anygpt_desktop.robustness.report import (
+    _clear_types,
+    _file_entries,
+    classify,
+    run_with_deadline,
+)
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +97,11 @@ def test_the_checks_can_fail(tmp_path) -> None:
     harness = object.__new__(Harness)
     harness.recorder = _RecordingLoop(None)
     harness._baselines = {}
-    baseline = [1, 32000, 29871, 32002, 32001]
+    unit = UNIT_BASE_ID["image"] + 7996  # an image unit
+    baseline = [BOS_ID, HUMAN_ID, 29871, END_OF_HUMAN_ID, MMGPT_ID]
 
     def make(_text: str) -> None:
         harness.recorder.prompts.append(baseline)
 
-    assert harness.injected("turn text", make, [1, 32000, 450, 29871, 32002, 32001]) == []
-    assert harness.injected("turn text", make, [1, 32000, 32003, 29871, 32002, 32001, 40000]) == [32003, 40000]
+    assert harness.injected("turn text", make, [BOS_ID, HUMAN_ID, 450, 29871, END_OF_HUMAN_ID, MMGPT_ID]) == []
+    assert harness.injected("turn text", make, [BOS_ID, HUMAN_ID, END_OF_MMGPT_ID, 29871, END_OF_HUMAN_ID, MMGPT_ID, unit]) == [END_OF_MMGPT_ID, unit]

@@ -22,7 +22,7 @@ from anygpt_desktop.protocol.stream_parser import (
     SpanFinished,
     SpanStarted,
     StreamParser,
-    TextDelta,
+    ParsedText,
     TurnEnded,
     UnitsDelta,
     span_problem,
@@ -163,7 +163,7 @@ def test_stream_parser_never_raises_and_keeps_its_invariants(tokenizer: AnyGPTTo
 
     # text comes only from text ids: no added token's spelling can appear unless the text ids spell it
     text_ids = [i for i in ids if i < 32000 and i not in (1, 2)]  # <unk> (0) is text: it decodes to "⁇"
-    reply = "".join(e.text for e in events if isinstance(e, TextDelta))
+    reply = "".join(e.text for e in events if isinstance(e, ParsedText))
     if not text_ids:
         assert reply.strip() == ""
     spelled = tokenizer.decode(text_ids)
