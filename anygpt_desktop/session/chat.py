@@ -84,8 +84,12 @@ class ChatSession:
     # -- subscribers -----------------------------------------------------------------------------------------------
 
     def subscribe(self, listener: Listener) -> None:
-        """Call ``listener`` with every event from now on."""
+        """Call ``listener`` with every event from now on (the first one also hears that a damaged history was set
+        aside, if it was: that happened before anyone listened)."""
         self._listeners.append(listener)
+        recovery = getattr(self.history, "recovery_message", "")
+        if recovery and len(self._listeners) == 1:
+            listener(ev.StatusMessage(recovery, error=True))
 
     def _emit(self, event: ev.SessionEvent) -> None:
         for listener in list(self._listeners):

@@ -275,3 +275,14 @@ def test_music_and_settings_reach_the_engine(history, tmp_path: Path) -> None:  
     engine.turn(1, MusicReady(song, 16000, 0.2), TurnDone("", ""))
     assert seen.of(ev.MusicAdded) == [ev.MusicAdded(1, song, 0.2)]
     assert [m.kind for m in history.turns(session.conversation_id)[1].media] == ["music"]
+
+
+def test_a_damaged_history_that_was_set_aside_is_told_to_the_user(tmp_path: Path) -> None:
+    folder = tmp_path / "history"
+    folder.mkdir()
+    (folder / "history.sqlite3").write_bytes(b"this is not a database" * 100)
+    session, _engine, seen = make(HistoryStore(folder))
+    errors = [e for e in seen.of(ev.StatusMessage) if e.error]
+    assert errors and "damaged" in errors[0].text and ".corrupt-" in errors[0].text
+    assert session.conversations() == []  # a fresh history, the old file kept beside it
+    assert any(p.name.startswith("history.sqlite3.corrupt-") for p in folder.iterdir())
