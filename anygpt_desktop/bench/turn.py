@@ -21,7 +21,6 @@ import resource
 import tempfile
 import time
 from dataclasses import dataclass
-from importlib import resources as pkg_resources
 from pathlib import Path
 
 import numpy as np
@@ -32,13 +31,13 @@ from anygpt_desktop.engine.assistant import Assistant, AssistantSettings
 from anygpt_desktop.engine.decode_loop import DecodeLoop, DecodeSettings
 from anygpt_desktop.engine.decode_strategies import ScriptedIds
 from anygpt_desktop.engine.events import SpeechChunk, TurnDone
-from anygpt_desktop.engine.llm import LoadedLLM, pick_device, pick_dtype
+from anygpt_desktop.engine.llm import pick_device, pick_dtype
 from anygpt_desktop.engine.media import MediaModels
 from anygpt_desktop.engine.requests import TurnRequest
 from anygpt_desktop.cancel import TaskState
 from anygpt_desktop.protocol.prompts import Conversation
 from anygpt_desktop.protocol.text_tokenizer import AnyGPTTokenizer
-from anygpt_desktop.protocol.vocab import END_OF_MMGPT_ID, SPAN_IDS, UNIT_BASE_ID, UNIT_COUNT, Vocabulary
+from anygpt_desktop.protocol.vocab import END_OF_MMGPT_ID, SPAN_IDS, UNIT_BASE_ID, UNIT_COUNT
 
 logger = logging.getLogger(__name__)
 
@@ -58,30 +57,14 @@ def _forced_reply(tokenizer: AnyGPTTokenizer, speech_units: int) -> list[int]:
 def _full_size_assistant(
     device: torch.device, llm_layers: int, output_dir: Path, precision: str = "auto", decode_mode: str | None = None
 ) -> Assistant:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
+    from anygpt_desktop.bench.decode import random_llm
     from anygpt_desktop.bench.speech import random_models
-    from anygpt_desktop.engine.llm_manifest import ANYGPT_CHAT_CONFIG
 
     dtype = pick_dtype(device)
-    fields = {k: v for k, v in ANYGPT_CHAT_CONFIG.items() if not k.startswith("_") and k not in ("architectures", "model_type", "transformers_version", "torch_dtype")}
-    config = LlamaConfig(**{**fields, "num_hidden_layers": llm_layers})
-    with torch.device("meta"):
-        model = LlamaForCausalLM(config)
-    model = model.to_empty(device=device).to(dtype)
-    gen = torch.Generator(device=device).manual_seed(0)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("norm.weight"):
-                p.fill_(1.0)
-            else:
-                p.normal_(0, 0.02, generator=gen)
-    model.model.rotary_emb = type(model.model.rotary_emb)(config=config).to(device)  # its buffers are not in to_empty
-    model.eval()
-    sp_model = pkg_resources.files("anygpt_desktop.tiny_kit").joinpath("data", "llama2_tokenizer.model")
-    tokenizer = AnyGPTTokenizer(str(sp_model), Vocabulary.chat_layout())
+    llm = random_llm(device, dtype, llm_layers)
+    model = llm.model
     assistant = Assistant(output_dir / "no-models", settings=AssistantSettings(seed=0, output_dir=output_dir))
-    assistant.llm = LoadedLLM(model, tokenizer, device, dtype, output_dir)
+    assistant.llm = llm
     if precision in ("int8", "int4"):
         from anygpt_desktop.engine.quantize import quantize_model
 
