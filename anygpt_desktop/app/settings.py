@@ -98,6 +98,9 @@ DEFAULTS: dict[str, Any] = {
     "default_voice": "",  # a recording whose voice speaks the replies; empty: the model's own voice
     "output_folder": "",  # empty: "outputs" beside the models folder
     "last_conversation": 0,
+    "engine": "",  # empty: the engine process here; "remote": an `anygpt-desktop serve` server
+    "engine_url": "",  # ws://host:port or wss://host:port of that server
+    "engine_token_file": "",  # a file holding its bearer token
     **decode_field_defaults(("text_beams",)),  # >1: beam sampling for text-only replies (not streamed)
     **DECODE_LIMIT_DEFAULTS,
     **REFERENCE_SAMPLING,
