@@ -139,10 +139,11 @@ class EngineServer:
         emit(p.Hello(os.getpid()))
         try:
             while True:
-                idle = None if self.scheduler.busy(sid) else self.options.idle_timeout_s
-                try:
-                    data = await asyncio.wait_for(ws.recv(), timeout=idle)
+                try:  # cancelling recv() loses no data (websockets documents it)
+                    data = await asyncio.wait_for(ws.recv(), timeout=self.options.idle_timeout_s)
                 except asyncio.TimeoutError:
+                    if self.scheduler.busy(sid):
+                        continue  # the session's turn is queued or running: the client is waiting, not idle
                     await ws.close(IDLE_CLOSE_CODE, IDLE_CLOSE_REASON.format(s=self.options.idle_timeout_s))
                     break
                 if isinstance(data, str):
