@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_lazy("anygpt_desktop.serve.cli:cmd_serve"))
 
     bench = sub.add_parser("bench", help="print speed figures")
-    bench.add_argument("what", choices=["speech", "image", "turn", "decode", "gui"])  # = bench.TARGETS
+    bench.add_argument("what", choices=["speech", "image", "turn", "decode", "gui", "serve"])  # = bench.TARGETS
     bench.add_argument("--models", dest="models", default=argparse.SUPPRESS)
     bench.add_argument("--device", default=None)
     bench.add_argument("--full-size", action="store_true", help="full-size models with random weights")
@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--tokens", type=int, default=None, help="bench decode: timed steps per variant (default 64)")
     bench.add_argument("--context", type=int, default=None, help="bench decode: static KV cache length (default 4096)")
+    bench.add_argument("--clients", type=int, default=None, help="bench serve: concurrent clients (default 1, 2, 4, 8)")
     bench.add_argument("--no-compile", action="store_true", help="bench decode: skip the compiled variant")
     bench.set_defaults(func=_lazy("anygpt_desktop.bench:main"))
     return parser

@@ -12,6 +12,7 @@ TARGETS: dict[str, str] = {
     "turn": "anygpt_desktop.bench.turn:run",
     "decode": "anygpt_desktop.bench.decode:run",
     "gui": "anygpt_desktop.bench.gui:run",
+    "serve": "anygpt_desktop.bench.serve:run",
 }
 
 
