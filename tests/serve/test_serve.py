@@ -207,3 +207,27 @@ def test_a_second_machine_holds_a_spoken_conversation_without_loading_the_model(
     assert result["heavy"] == [], result["heavy"]
     assert all(t["done"] and t["chunks"] > 0 and t["samples"] > 0 for t in result["turns"]), result
     assert result["messages"] == 4
+
+
+def test_tls_serves_wss_and_the_client_verifies_the_certificate(make_server, token_file: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+    import ssl
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=WAIT_S)
+    s = make_server("--tls-cert", str(cert), "--tls-key", str(key))
+    url = s.start()
+    assert url.startswith("wss://127.0.0.1:")
+    trusted = ssl.create_default_context(cafile=str(cert))
+    c = RemoteServerAssistant(url, token_file.read_text().strip(), ssl_context=trusted)
+    c.load()
+    assert isinstance(list(c.turn(spoken("over tls")))[-1], TurnDone)
+    c.shutdown()
+    untrusted = RemoteServerAssistant(url, token_file.read_text().strip())  # the system's CAs do not know this cert
+    with pytest.raises(Exception, match="cannot reach the server"):
+        untrusted.load()
+    s.stop()
