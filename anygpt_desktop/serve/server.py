@@ -131,8 +131,11 @@ class EngineServer:
                 loop.call_soon_threadsafe(outbox.put_nowait, p.encode(message))
 
         async def sender() -> None:
-            while (frame := await outbox.get()) is not None:
-                await ws.send(frame)
+            try:
+                while (frame := await outbox.get()) is not None:
+                    await ws.send(frame)
+            except ConnectionClosed:
+                pass  # the receiving side notices and ends the session
 
         send_task = asyncio.create_task(sender())
         logger.info("session %d opened from %s", sid, ws.remote_address)
