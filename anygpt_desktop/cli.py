@@ -103,8 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models", help="models folder (default: $ANYGPT_MODELS_DIR or the user data folder)")
     parser.add_argument("--demo", action="store_true", help="run the app on the tiny random model kit")
     parser.add_argument("--self-test", action="store_true", help="run the headless self-test and exit")
-    parser.add_argument("--engine", choices=["process", "inprocess"], default=None,
-                        help="run the models in a separate engine process (default) or inside the GUI process")
+    parser.add_argument("--engine", choices=["process", "inprocess", "remote"], default=None,
+                        help="run the models in a separate engine process (default), inside the GUI process, or on a "
+                             "server (remote; implied by --engine-url)")
+    parser.add_argument("--engine-url", default=None, help="use the engine of an `anygpt-desktop serve` server (ws:// or wss://)")
+    parser.add_argument("--engine-token-file", default=None, help="the file holding that server's bearer token")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.set_defaults(func=_lazy("anygpt_desktop.app.main:run_gui"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -159,8 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
         runner.add_argument("--max-tokens", type=int, default=None, help="cap every reply at this many tokens (text and units)")
         runner.set_defaults(func=_lazy(target))
 
+    serve = sub.add_parser("serve", help="serve the engine to desktop apps on other machines (WebSocket)")
+    from anygpt_desktop.serve.cli import add_arguments as _serve_arguments
+
+    _serve_arguments(serve)
+    serve.set_defaults(func=_lazy("anygpt_desktop.serve.cli:cmd_serve"))
+
     bench = sub.add_parser("bench", help="print speed figures")
-    bench.add_argument("what", choices=["speech", "image", "turn", "decode", "gui", "load", "quant", "growth"])  # = bench.TARGETS
+    bench.add_argument("what", choices=["speech", "image", "turn", "decode", "gui", "load", "quant", "growth", "serve"])  # = bench.TARGETS
     bench.add_argument("--models", dest="models", default=argparse.SUPPRESS)
     _add_demo(bench)
     bench.add_argument("--device", default=None)
@@ -173,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--tokens", type=int, default=None, help="bench decode: timed steps per variant (default 64); bench load: tokens decoded after loading (default 16)")
     bench.add_argument("--context", type=int, default=None, help="bench decode: static KV cache length (default 4096)")
+    bench.add_argument("--clients", type=int, default=None, help="bench serve: concurrent clients (default 1, 2, 4, 8)")
     bench.add_argument("--no-compile", action="store_true", help="bench decode: skip the compiled variant")
     bench.add_argument("--decode", default=None, choices=["eager", "compiled"],
                        help="bench turn: the decode step (default: compiled on CUDA, eager on the CPU)")

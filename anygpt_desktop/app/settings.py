@@ -76,6 +76,9 @@ DEFAULTS: dict[str, Any] = {
     "output_folder": "",  # empty: "outputs" beside the models folder
     "last_conversation": 0,
     "first_run_guide_shown": 0,  # 1 once the first-run guide was shown (it opens only once, when models are missing)
+    "engine": "",  # empty: the engine process here; "remote": an `anygpt-desktop serve` server
+    "engine_url": "",  # ws://host:port or wss://host:port of that server
+    "engine_token_file": "",  # a file holding its bearer token
     **decode_field_defaults(("text_beams",)),  # >1: beam sampling for text-only replies (not streamed)
     **DECODE_LIMIT_DEFAULTS,
     **REFERENCE_SAMPLING,

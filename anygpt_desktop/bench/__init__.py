@@ -15,6 +15,7 @@ TARGETS: dict[str, str] = {
     "load": "anygpt_desktop.bench.load:run",
     "quant": "anygpt_desktop.bench.quant_error:run",
     "growth": "anygpt_desktop.bench.growth:run",
+    "serve": "anygpt_desktop.bench.serve:run",
 }
 
 
