@@ -42,7 +42,7 @@ def test_verify_family_all_pass(reference_dir: Path) -> None:
     from anygpt_desktop.verify.seed_family import run
 
     results = list(run(Kit(reference_dir)))
-    assert len(results) >= 14
+    assert len(results) >= 13  # every line compares a computed value with a recorded one
     failed = [r.line() for r in results if not r.passed]
     assert not failed, failed
     names = {r.name for r in results}

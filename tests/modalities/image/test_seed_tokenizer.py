@@ -111,7 +111,7 @@ def test_fp16_eva_file_loads(golden: Path, golden_tok: SeedTokenizer, tmp_path: 
 
 def test_unreadable_or_missing_files(golden: Path, tmp_path: Path) -> None:
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(SeedCheckpointError, match="could not be read"):
+    with pytest.raises(SeedCheckpointError, match="not a plain weights file"):
         SeedTokenizer(tmp_path / "junk.pt", golden / "eva_vit_g.pth", device="cpu").image_embeds([0] * 32)
     with pytest.raises(SeedCheckpointError, match="not found"):
         SeedTokenizer(tmp_path / "none.pt", golden / "eva_vit_g.pth", device="cpu").image_embeds([0] * 32)
