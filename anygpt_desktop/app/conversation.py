@@ -218,6 +218,12 @@ class TurnWidget(QFrame):
         self._flush_timer.timeout.connect(self._flush_text)
         self.images: list[Path] = []
         self.audio_rows: list[AudioRow] = []
+        self._media_focus: list[QWidget] = []  # the media rows' controls, in order
+
+    def focus_widgets(self) -> list[QWidget]:
+        """Its header's buttons, its text, its media's controls, then the timings, in visual order."""
+        return [*self.action_buttons, self.timings_button, self.transcript_label, self.text_label, *self._media_focus,
+                self.timings_label]
 
     def _text_label(self, what: str) -> QLabel:
         label = QLabel()
@@ -274,12 +280,14 @@ class TurnWidget(QFrame):
         row.addWidget(save, 0, Qt.AlignmentFlag.AlignBottom)
         row.addStretch(1)
         self.media_layout.addLayout(row)
+        self._media_focus += [thumb, save]
         return thumb
 
     def add_audio(self, path: Path, label: str, seconds: float = 0.0, show_name: bool = True) -> AudioRow:
         row = AudioRow(path, label, seconds, show_name)
         self.audio_rows.append(row)
         self.media_layout.addWidget(row)
+        self._media_focus += [row.button, row.save_button]
         return row
 
     def set_timings(self, timings: dict[str, float]) -> None:
@@ -358,6 +366,9 @@ class ConversationView(QScrollArea):
             t.deleteLater()  # parented until Qt deletes it in the GUI thread (its timer must not die elsewhere)
         self.turns = []
         self.placeholder.setVisible(True)
+
+    def focus_widgets(self) -> list[QWidget]:
+        return [self, *(w for t in self.turns for w in t.focus_widgets())]
 
     def for_each_audio_row(self, fn: Callable[[AudioRow], None]) -> None:
         for t in self.turns:

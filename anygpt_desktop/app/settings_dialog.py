@@ -41,6 +41,7 @@ from anygpt_desktop.app.settings import (
     AppSettings,
     sampling_key,
 )
+from anygpt_desktop.app.widgets import name_buttons
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,8 @@ class SettingsDialog(QDialog):
         defaults.setText("Reference values")
         defaults.setToolTip("Put the decoding tab back to the values the reference system used")
         defaults.clicked.connect(self.restore_reference_decoding)
+        name_buttons(self.buttons)
+        self.tabs.tabBar().setAccessibleName("Settings sections")
         lay = QVBoxLayout(self)
         lay.addWidget(self.tabs)
         lay.addWidget(self.error_label)
