@@ -246,3 +246,32 @@ def test_copy_ask_again_and_edit(qtbot, open_window) -> None:  # type: ignore[no
     (edit,) = user.action_buttons
     edit.click()
     assert window.input.text() == "what is **this**" and window.input.hasFocus()
+
+
+def _no_output_player(device: Any = None, on_finished: Any = None) -> Any:
+    """A player factory for a computer without any sound output: opening it fails."""
+    raise OSError("no sound output device could be opened")
+
+
+def test_without_a_speaker_hands_free_still_works_and_play_says_why(qtbot, open_window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    window = open_window(player_factory=_no_output_player)
+    window.hands_free.setChecked(True)
+    assert window.mic.hands_free and window.hands_free.isChecked()
+    qtbot.waitUntil(lambda: window.voice.hearing, timeout=5000)  # the buzz is heard as speech
+    monkeypatch.setattr(FakeMic, "speaking", False)  # the user stops speaking: the utterance ends and is sent
+    with qtbot.waitSignal(window.sig_turn_stored, timeout=10000):
+        pass
+    errors = _visible_errors(window)
+    assert len(errors) == 1 and errors[0].startswith("Sound could not be played: no sound output device")
+    assert "Hands-free keeps listening" in errors[0] and "Settings › Devices" in errors[0]
+    assert window.notices.notices[-1].action_button.text() == "Settings › Devices"
+    assert window.hands_free.isChecked() and window.mic.hands_free  # still listening
+    assert window.view.turns[-1].text == "You said: hello there"
+    qtbot.waitUntil(lambda: not window.stop_button.isEnabled(), timeout=2000)
+    assert window.composer.phase is Phase.LISTENING
+    row = window.view.turns[-1].audio_rows[0]
+    row.button.click()  # Play: nothing can play, and the user is told so
+    assert _visible_errors(window)[-1].startswith("Play did nothing: no sound output device could be opened.")
+    assert not row.playing and window.voice.playing_row is None and not window.stop_button.isEnabled()
+    window.hands_free.setChecked(False)
+    assert not window.mic.hands_free and window.composer.phase is Phase.IDLE
