@@ -59,6 +59,7 @@ class VoiceControls(QObject):
         self.hearing = False  # hands-free heard the start of speech
         self.playing_row: AudioRow | None = None
         self._row_starting = False  # a row's Play is opening the player (its failure is that row's)
+        self._hands_free_starting = False  # the Hands-free box was ticked (a microphone failure is why it cannot)
         self._pos_timer = QTimer(self)
         self._pos_timer.setInterval(100)
         self._pos_timer.timeout.connect(self._update_position)
@@ -132,7 +133,11 @@ class VoiceControls(QObject):
         self.sync()
 
     def _on_hands_free(self, on: bool) -> None:
-        actual = self.mic.set_hands_free(on)
+        self._hands_free_starting = on
+        try:
+            actual = self.mic.set_hands_free(on)
+        finally:
+            self._hands_free_starting = False
         self._sync_hands_free(actual)
 
     @Slot(float)
@@ -144,7 +149,8 @@ class VoiceControls(QObject):
         if message.startswith("That was too short"):
             self.notices.show_info(message, 6.0)
         else:
-            self.notices.show_error(f"The microphone is not available: {message}", ("Settings › Devices", self.open_devices))
+            what = "Hands-free cannot listen" if self._hands_free_starting else "The microphone is not available"
+            self.notices.show_error(f"{what}: {message}", ("Settings › Devices", self.open_devices))
 
     def apply_settings(self) -> None:
         """The stored microphone, endpointing and output-device settings (the streams reopen)."""

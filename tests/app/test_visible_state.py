@@ -275,3 +275,19 @@ def test_without_a_speaker_hands_free_still_works_and_play_says_why(qtbot, open_
     assert not row.playing and window.voice.playing_row is None and not window.stop_button.isEnabled()
     window.hands_free.setChecked(False)
     assert not window.mic.hands_free and window.composer.phase is Phase.IDLE
+
+
+def test_hands_free_says_why_it_cannot_listen(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    from anygpt_desktop.audio.errors import AudioDeviceError
+
+    def no_microphone() -> Any:
+        raise AudioDeviceError("No microphone was found. Plug one in or choose it in Settings.")
+
+    window = open_window()
+    window.mic.stop_monitoring()  # the microphone goes away
+    window.mic._factory = no_microphone
+    window.hands_free.setChecked(True)
+    assert not window.hands_free.isChecked() and not window.mic.hands_free
+    assert _visible_errors(window) == ["Hands-free cannot listen: No microphone was found. Plug one in or choose it "
+                                       "in Settings."]
+    assert window.notices.notices[-1].action_button.text() == "Settings › Devices"
