@@ -169,7 +169,7 @@ def main(out: Path, report_path: Path) -> int:
     window.send()
     wait_until(app, lambda: not window.session.busy)
     reply = window.view.turns[-1]
-    report["checks"]["markdown_rendered"] = [] if reply.text_label.textFormat() == Qt.TextFormat.MarkdownText else [
+    report["checks"]["markdown_rendered"] = [] if reply.document is not None else [
         "reply shown as plain text"]
     report["checks"]["image_shown"] = [] if reply.images else ["no image"]
     screen("09-reply-markdown-and-image")
