@@ -115,3 +115,24 @@ def test_settings_and_model_manager_name_every_control(qtbot, tmp_path: Path) ->
     qtbot.addWidget(manager)
     manager.show()
     assert unnamed(manager) == []
+
+
+def test_settings_tab_order_follows_the_visual_order_on_every_tab(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from anygpt_desktop.app.settings import AppSettings
+    from anygpt_desktop.app.settings_dialog import SettingsDialog
+
+    def before(a: QWidget, b: QWidget) -> bool:
+        ga, gb = geometry(a), geometry(b)
+        return ga.bottom() < gb.top() or (not gb.bottom() < ga.top() and ga.left() < gb.left())
+
+    dialog = SettingsDialog(AppSettings(tmp_path / "s.ini"), device_lister=lambda direction: (["Speaker"], ""))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    for i in range(dialog.tabs.count()):
+        dialog.tabs.setCurrentIndex(i)
+        qtbot.waitUntil(dialog.tabs.currentWidget().isVisible)
+        order = focus_chain(dialog, dialog.tabs.tabBar())
+        assert set(order) == {w for w in dialog.findChildren(QWidget) if focusable(w)}
+        wrong = [(order[a].accessibleName(), order[b].accessibleName()) for a in range(len(order))
+                 for b in range(a + 1, len(order)) if before(order[b], order[a])]
+        assert wrong == [], dialog.tabs.tabText(i)
