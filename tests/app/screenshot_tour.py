@@ -23,10 +23,11 @@ sys.path[:0] = [str(HERE), str(HERE.parents[1])]
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractButton, QApplication, QCheckBox, QComboBox, QLabel, QPlainTextEdit, QWidget,
+    QApplication, QLabel, QWidget,
 )
 
 from fake_assistant import FakeAssistant
+from test_accessibility import focus_chain, focusable, unnamed
 from window_kit import FakeMic, make_player
 
 
@@ -55,12 +56,7 @@ def shoot(app: QApplication, widget: QWidget, path: Path) -> None:
 
 
 def missing_accessible_names(root: QWidget) -> list[str]:
-    bad = []
-    for w in root.findChildren(QWidget):
-        interactive = isinstance(w, (QAbstractButton, QComboBox, QCheckBox, QPlainTextEdit))
-        if interactive and w.isVisible() and not w.accessibleName() and not getattr(w, "text", lambda: "")():
-            bad.append(f"{type(w).__name__} {w.objectName()!r}")
-    return bad
+    return unnamed(root)
 
 
 def literal_ampersands(root: QWidget) -> list[str]:
@@ -71,16 +67,9 @@ def literal_ampersands(root: QWidget) -> list[str]:
 
 
 def tab_order_problems(window: Any) -> list[str]:
-    expected = [w for w in window.composer.tab_order if w.isVisible() and w.isEnabled()]
-    seen: list[QWidget] = []
-    w = expected[0]
-    for _ in range(400):
-        w = w.nextInFocusChain()
-        if w in expected and w not in seen:
-            seen.append(w)
-        if w is expected[0]:
-            break
-    order = [expected[0], *[x for x in seen if x is not expected[0]]]
+    """Tab visits every control in the window's order (sidebar, banner, turns, notices, composer, status bar)."""
+    expected = [w for w in window.focus_order.widgets() if focusable(w)]
+    order = focus_chain(window, expected[0])
     return [] if order == expected else [f"{[x.accessibleName() for x in order]}"]
 
 
