@@ -96,7 +96,7 @@ def main(out: Path, report_path: Path) -> int:
 
     model_source.engine_factory = demo_factory  # "Try the demo" loads the fake engine
     missing = "no language model at /models/AnyGPT-chat (config.json missing)"
-    window = MainWindow(lambda: FakeAssistant(tmp, fail_load=missing), history=HistoryStore(tmp / "history"),
+    window = MainWindow(lambda: FakeAssistant(tmp, out_dir=tmp, fail_load=missing), history=HistoryStore(tmp / "history"),
                         settings=AppSettings(tmp / "settings.ini"), audio_out=AudioOut(player_factory=make_player),
                         mic=MicController(mic_factory=FakeMic), models_dir=tmp / "models")
     window.resize(1100, 720)
