@@ -1,7 +1,7 @@
 """Sound output for the window: the streaming speech player and file playback, as a QObject with signals.
 
 Wraps :class:`anygpt_desktop.audio.playback.StreamingPlayer`. A missing or failing output device never raises into the
-GUI: it becomes ``sig_playback_failed`` (shown in the status bar) and the reply is still shown as text.
+GUI: it becomes ``sig_playback_failed`` (the window shows it as an error notice) and the reply is still shown as text.
 
 A spoken reply produced slower than real time is held back by the player's jitter buffer until it can play to the end
 without a gap; ``last_playback`` keeps the figures of the last utterance (wait before it started, underruns, silence).
@@ -93,7 +93,7 @@ class AudioOut(QObject):
             else:
                 player.feed(chunk, sample_rate)
             return True
-        except (AudioError, RuntimeError) as exc:
+        except (AudioError, OSError, RuntimeError) as exc:  # OSError: a player that cannot open any device
             self.current = ""
             self._report(exc)
             return False

@@ -153,6 +153,10 @@ class Composer(QWidget):
         return [self.mic_button, self.input, self.send_button, self.stop_button, self.talk_mode, self.hands_free,
                 self.modality, self.attach_button]
 
+    def focus_widgets(self) -> list[QWidget]:
+        """The chips' Remove buttons (above), then the controls."""
+        return [*(c.remove_button for c in self.chips), self.clear_attach_button, *self.tab_order]
+
     @property
     def output_modality(self) -> OutputModality | None:
         """The chosen reply modality; None for "Auto"."""

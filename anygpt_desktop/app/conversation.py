@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QIcon, QPixmap
+from PySide6.QtGui import (
+    QColor, QFontDatabase, QGuiApplication, QIcon, QPixmap, QTextCharFormat, QTextCursor, QTextDocument,
+)
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -153,6 +155,32 @@ class AudioRow(QWidget):
             self.progress.setValue(int(1000 * min(1.0, seconds / self.seconds)))
 
 
+def markdown_document(text: str) -> QTextDocument:
+    """``text`` as Markdown, its code (inline spans and blocks) set in the system's monospace font on a light tint."""
+    doc = QTextDocument()
+    doc.setMarkdown(text)
+    code: list[tuple[int, int]] = []
+    block = doc.begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            fragment = it.fragment()
+            if fragment.charFormat().fontFixedPitch() or "monospace" in (fragment.charFormat().fontFamilies() or []):
+                code.append((fragment.position(), fragment.position() + fragment.length()))
+            it += 1
+        block = block.next()
+    mono = QTextCharFormat()
+    mono.setFontFamilies([QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).family(), "monospace"])
+    mono.setFontFixedPitch(True)
+    mono.setBackground(QColor(127, 127, 127, 40))  # a tint that reads on the light and the dark theme
+    cursor = QTextCursor(doc)
+    for start, end in code:
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        cursor.mergeCharFormat(mono)
+    return doc
+
+
 class TurnWidget(QFrame):
     """One bubble: role, transcript, text (streaming), media, speech state, timings on demand, and its actions (a
     reply: Copy, Ask again; the user's turn: Edit, which puts its text back into the message box)."""
@@ -218,6 +246,14 @@ class TurnWidget(QFrame):
         self._flush_timer.timeout.connect(self._flush_text)
         self.images: list[Path] = []
         self.audio_rows: list[AudioRow] = []
+        self.markdown = False  # the reply is complete: its text is shown as rendered Markdown
+        self.document: QTextDocument | None = None  # that rendering
+        self._media_focus: list[QWidget] = []  # the media rows' controls, in order
+
+    def focus_widgets(self) -> list[QWidget]:
+        """Its header's buttons, its text, its media's controls, then the timings, in visual order."""
+        return [*self.action_buttons, self.timings_button, self.transcript_label, self.text_label, *self._media_focus,
+                self.timings_label]
 
     def _text_label(self, what: str) -> QLabel:
         label = QLabel()
@@ -251,13 +287,19 @@ class TurnWidget(QFrame):
 
     def _flush_text(self) -> None:
         self._flush_timer.stop()
-        self.text_label.setText(self.text)
+        if self.markdown:
+            self.document = markdown_document(self.text)
+            self.text_label.setText(self.document.toHtml())
+        else:
+            self.text_label.setText(self.text)
         self.text_label.setVisible(bool(self.text))
 
     def render_markdown(self) -> None:
-        """The reply is complete: show its Markdown (emphasis, lists, code) rendered; the source stays in ``text``."""
+        """The reply is complete: show its Markdown (emphasis, lists, code in monospace) rendered; the source stays
+        in ``text``, the rendering in ``document``."""
         if self.role == "assistant":
-            self.text_label.setTextFormat(Qt.TextFormat.MarkdownText)
+            self.markdown = True
+            self.text_label.setTextFormat(Qt.TextFormat.RichText)
             self._flush_text()
 
     def set_state(self, text: str) -> None:
@@ -274,12 +316,14 @@ class TurnWidget(QFrame):
         row.addWidget(save, 0, Qt.AlignmentFlag.AlignBottom)
         row.addStretch(1)
         self.media_layout.addLayout(row)
+        self._media_focus += [thumb, save]
         return thumb
 
     def add_audio(self, path: Path, label: str, seconds: float = 0.0, show_name: bool = True) -> AudioRow:
         row = AudioRow(path, label, seconds, show_name)
         self.audio_rows.append(row)
         self.media_layout.addWidget(row)
+        self._media_focus += [row.button, row.save_button]
         return row
 
     def set_timings(self, timings: dict[str, float]) -> None:
@@ -358,6 +402,9 @@ class ConversationView(QScrollArea):
             t.deleteLater()  # parented until Qt deletes it in the GUI thread (its timer must not die elsewhere)
         self.turns = []
         self.placeholder.setVisible(True)
+
+    def focus_widgets(self) -> list[QWidget]:
+        return [self, *(w for t in self.turns for w in t.focus_widgets())]
 
     def for_each_audio_row(self, fn: Callable[[AudioRow], None]) -> None:
         for t in self.turns:

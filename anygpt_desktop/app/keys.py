@@ -32,7 +32,7 @@ class KeyFilter(QObject):
             w.stop()
             return True
         if et == QEvent.Type.KeyPress and focus is w.input and event.matches(QKeySequence.StandardKey.Paste):
-            return w.paste_image()
+            return w.drops.paste_image()
         typing = isinstance(focus, (QLineEdit, QPlainTextEdit, QTextEdit))
         if key == Qt.Key.Key_Space and not typing and w.mic_button.isEnabled():
             if event.isAutoRepeat():

@@ -25,6 +25,7 @@ from anygpt_desktop.app.controls import Facts, derive
 from anygpt_desktop.app.drop_zone import DropZone
 from anygpt_desktop.app.conversation import ConversationView, TurnWidget
 from anygpt_desktop.app.engine_adapter import QtEngine
+from anygpt_desktop.app.focus_order import REORDER_EVENTS, FocusOrder
 from anygpt_desktop.app.keys import KeyFilter
 from anygpt_desktop.app.menus import build_menus
 from anygpt_desktop.app.mic import MicController
@@ -147,7 +148,6 @@ class MainWindow(QMainWindow):
         splitter.setSizes([230, 870])
         self.setCentralWidget(splitter)
         self.status = StatusArea(self.statusBar(), self)
-        self._gpu_timer = self.status.gpu_timer
         self.device_label = self.status.device_label
 
     def _connect(self) -> None:
@@ -172,10 +172,10 @@ class MainWindow(QMainWindow):
         self.banner.demo_button.clicked.connect(self.models.try_demo)
         self.banner.folder_button.clicked.connect(self.models.choose_folder)
         self.banner.reload_button.clicked.connect(self.reload_models)
-        self.modality.currentIndexChanged.connect(self._on_modality)
+        self.modality.currentIndexChanged.connect(lambda _i: self.settings.set("output_modality", self.modality.currentData()))
+        self.focus_order = FocusOrder(self, [self.sidebar, self.banner, self.view, self.notices, self.composer, self.status])
+        self.notices.sig_changed.connect(self.focus_order.schedule)
 
-    def _on_modality(self, _index: int) -> None:
-        self.settings.set("output_modality", self.modality.currentData())
     # -- session events --------------------------------------------------------------------------------------------
 
     def _make_renderers(self) -> dict[type, Callable[[Any], None]]:
@@ -205,6 +205,8 @@ class MainWindow(QMainWindow):
 
     def _render(self, event: ev.SessionEvent) -> None:
         self._renderers[type(event)](event)
+        if isinstance(event, REORDER_EVENTS):
+            self.focus_order.schedule()  # new turns, rows or chips join the tab order in place
 
     def _show_model_state(self, e: ev.ModelStateChanged) -> None:
         if e.state is ModelState.READY:
@@ -379,9 +381,6 @@ class MainWindow(QMainWindow):
     def pick_files(self) -> None:
         for f in dialogs.pick_files(self):
             self.add_file(Path(f))
-
-    def paste_image(self) -> bool:
-        return self.drops.paste_image()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         self.drops.enter(event)

@@ -55,6 +55,9 @@ class ModelsBanner(QFrame):
         lay.addWidget(self.buttons)
         self.setVisible(False)
 
+    def focus_widgets(self) -> list[QWidget]:
+        return [self.download_button, self.demo_button, self.folder_button, self.reload_button]
+
     def text(self) -> str:
         return self.label.text()
 

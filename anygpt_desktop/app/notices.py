@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 MAX_NOTICES = 3
@@ -55,6 +55,8 @@ class Notice(QFrame):
 class NoticeArea(QWidget):
     """The stack of notices, newest at the bottom (next to the message box)."""
 
+    sig_changed = Signal()  # a notice came or went (the window's tab order follows)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Messages")
@@ -70,6 +72,9 @@ class NoticeArea(QWidget):
     def show_info(self, text: str, seconds: float = 5.0, action: tuple[str, Callable[[], None]] | None = None) -> Notice:
         """A confirmation or a gentle note that goes away by itself after ``seconds``."""
         return self._add(text, False, action, seconds)
+
+    def focus_widgets(self) -> list[QWidget]:
+        return [b for n in self.notices for b in (n.action_button, n.dismiss_button) if b is not None]
 
     def visible_texts(self) -> list[str]:
         return [n.text for n in self.notices if n.isVisible()]
@@ -89,9 +94,11 @@ class NoticeArea(QWidget):
         if seconds > 0:
             QTimer.singleShot(int(seconds * 1000), notice, notice.dismiss)
         notice.show()
+        self.sig_changed.emit()
         return notice
 
     def _forget(self, notice: Notice) -> None:
         if notice in self.notices:
             self.notices.remove(notice)
             self._layout.removeWidget(notice)
+            self.sig_changed.emit()

@@ -11,7 +11,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QPoint, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -41,6 +42,8 @@ from anygpt_desktop.app.settings import (
     AppSettings,
     sampling_key,
 )
+from anygpt_desktop.app.focus_order import chain
+from anygpt_desktop.app.widgets import name_buttons
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +108,8 @@ class SettingsDialog(QDialog):
         defaults.setText("Reference values")
         defaults.setToolTip("Put the decoding tab back to the values the reference system used")
         defaults.clicked.connect(self.restore_reference_decoding)
+        name_buttons(self.buttons)
+        self.tabs.tabBar().setAccessibleName("Settings sections")
         lay = QVBoxLayout(self)
         lay.addWidget(self.tabs)
         lay.addWidget(self.error_label)
@@ -374,3 +379,8 @@ class SettingsDialog(QDialog):
     def accept(self) -> None:
         if self.apply():
             super().accept()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Tab visits the buttons left to right, as the style laid them out ("Reference values" first)."""
+        super().showEvent(event)
+        chain(sorted(self.buttons.buttons(), key=lambda b: b.mapTo(self, QPoint()).x()))

@@ -107,6 +107,9 @@ class Sidebar(QWidget):
             self.conv_list.clearSelection()
         self.conv_list.blockSignals(False)
 
+    def focus_widgets(self) -> list[QWidget]:
+        return [self.search, self.conv_list, self.new_button, self.rename_button, self.delete_button]
+
     def conversation_items(self) -> list[QListWidgetItem]:
         """The listed conversations (without the headings)."""
         items = [self.conv_list.item(i) for i in range(self.conv_list.count())]

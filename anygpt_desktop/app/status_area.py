@@ -4,7 +4,7 @@ are in its reply's Timings; messages are notices above the message box)."""
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, QTimer
-from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
 
 from anygpt_desktop.app.gpu_status import device_text
 from anygpt_desktop.app.widgets import button
@@ -34,6 +34,9 @@ class StatusArea:
         self.device_label.setAccessibleName("Device")
         for w in (self.model_label, self.load_progress, self.cancel_load_button, self.device_label):
             bar.addPermanentWidget(w)
+
+    def focus_widgets(self) -> list[QWidget]:
+        return [self.cancel_load_button]
 
     def show_model_state(self, state: ModelState, text: str) -> None:
         self.model_label.setText(text)

@@ -21,6 +21,7 @@ from anygpt_desktop.audio.vad import Endpointer, SpeechStarted, VadConfig
 from anygpt_desktop.session.chat import ChatSession
 from anygpt_desktop.session.kinds import OutputModality
 
+DEVICES_FIX = "Choose a speaker in Settings › Devices."
 NO_SPEECH_NOTE = "No speech was heard, so nothing was sent. Hold the key (or the microphone) while you speak."
 
 
@@ -30,6 +31,16 @@ def has_speech(audio: np.ndarray, config: VadConfig | None = None) -> bool:
     events = vad.feed_audio(np.asarray(audio, np.float32))
     events += vad.flush()
     return any(isinstance(e, SpeechStarted) for e in events)
+
+
+def playback_failure_text(message: str, from_play_button: bool, hands_free: bool) -> str:
+    """What a playback failure means to the user: what did not happen, why, what still works, and the fix."""
+    why = message.strip() or "the sound output device could not be opened"
+    why = why if why.endswith((".", "!", "?")) else why + "."
+    if from_play_button:
+        return f"Play did nothing: {why} {DEVICES_FIX}"
+    still = " Hands-free keeps listening." if hands_free else ""
+    return f"Sound could not be played: {why} The reply is shown as text.{still} {DEVICES_FIX}"
 
 
 class VoiceControls(QObject):
@@ -47,6 +58,8 @@ class VoiceControls(QObject):
         self.open_devices = open_devices
         self.hearing = False  # hands-free heard the start of speech
         self.playing_row: AudioRow | None = None
+        self._row_starting = False  # a row's Play is opening the player (its failure is that row's)
+        self._hands_free_starting = False  # the Hands-free box was ticked (a microphone failure is why it cannot)
         self._pos_timer = QTimer(self)
         self._pos_timer.setInterval(100)
         self._pos_timer.timeout.connect(self._update_position)
@@ -120,7 +133,11 @@ class VoiceControls(QObject):
         self.sync()
 
     def _on_hands_free(self, on: bool) -> None:
-        actual = self.mic.set_hands_free(on)
+        self._hands_free_starting = on
+        try:
+            actual = self.mic.set_hands_free(on)
+        finally:
+            self._hands_free_starting = False
         self._sync_hands_free(actual)
 
     @Slot(float)
@@ -132,7 +149,8 @@ class VoiceControls(QObject):
         if message.startswith("That was too short"):
             self.notices.show_info(message, 6.0)
         else:
-            self.notices.show_error(f"The microphone is not available: {message}", ("Settings › Devices", self.open_devices))
+            what = "Hands-free cannot listen" if self._hands_free_starting else "The microphone is not available"
+            self.notices.show_error(f"{what}: {message}", ("Settings › Devices", self.open_devices))
 
     def apply_settings(self) -> None:
         """The stored microphone, endpointing and output-device settings (the streams reopen)."""
@@ -158,7 +176,12 @@ class VoiceControls(QObject):
     def play_row(self, row: AudioRow) -> None:
         if self.playing_row is not None:
             self.playing_row.set_playing(False)
-        if self.audio_out.play_file(row.path):
+        self._row_starting = True
+        try:
+            started = self.audio_out.play_file(row.path)
+        finally:
+            self._row_starting = False
+        if started:
             self.playing_row = row
             row.set_playing(True)
             self._pos_timer.start()
@@ -192,7 +215,7 @@ class VoiceControls(QObject):
     def _on_playback_failed(self, message: str) -> None:
         self.audio_out.stop()  # a failed start must not leave the player "playing"
         self._row_done()
-        self.notices.show_error(f"Sound could not be played: {message} The reply is shown as text.",
+        self.notices.show_error(playback_failure_text(message, self._row_starting, self.mic.hands_free),
                                 ("Settings › Devices", self.open_devices))
         self.sync()
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import QAbstractButton, QPushButton
+from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QPushButton
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
@@ -48,3 +48,10 @@ def button(text: str, accessible: str, icon_name: str = "") -> QPushButton:
     if icon_name:
         b.setIcon(icon(icon_name))
     return b
+
+
+def name_buttons(box: QDialogButtonBox) -> None:
+    """Give a button box's buttons their caption (without the mnemonic's ``&``) as accessible name."""
+    for b in box.buttons():
+        if not b.accessibleName():
+            b.setAccessibleName(b.text().replace("&&", "\0").replace("&", "").replace("\0", "&"))

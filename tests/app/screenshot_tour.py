@@ -23,10 +23,11 @@ sys.path[:0] = [str(HERE), str(HERE.parents[1])]
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractButton, QApplication, QCheckBox, QComboBox, QLabel, QPlainTextEdit, QWidget,
+    QApplication, QLabel, QWidget,
 )
 
 from fake_assistant import FakeAssistant
+from test_accessibility import focus_chain, focusable, unnamed
 from window_kit import FakeMic, make_player
 
 
@@ -55,12 +56,7 @@ def shoot(app: QApplication, widget: QWidget, path: Path) -> None:
 
 
 def missing_accessible_names(root: QWidget) -> list[str]:
-    bad = []
-    for w in root.findChildren(QWidget):
-        interactive = isinstance(w, (QAbstractButton, QComboBox, QCheckBox, QPlainTextEdit))
-        if interactive and w.isVisible() and not w.accessibleName() and not getattr(w, "text", lambda: "")():
-            bad.append(f"{type(w).__name__} {w.objectName()!r}")
-    return bad
+    return unnamed(root)
 
 
 def literal_ampersands(root: QWidget) -> list[str]:
@@ -71,16 +67,9 @@ def literal_ampersands(root: QWidget) -> list[str]:
 
 
 def tab_order_problems(window: Any) -> list[str]:
-    expected = [w for w in window.composer.tab_order if w.isVisible() and w.isEnabled()]
-    seen: list[QWidget] = []
-    w = expected[0]
-    for _ in range(400):
-        w = w.nextInFocusChain()
-        if w in expected and w not in seen:
-            seen.append(w)
-        if w is expected[0]:
-            break
-    order = [expected[0], *[x for x in seen if x is not expected[0]]]
+    """Tab visits every control in the window's order (sidebar, banner, turns, notices, composer, status bar)."""
+    expected = [w for w in window.focus_order.widgets() if focusable(w)]
+    order = focus_chain(window, expected[0])
     return [] if order == expected else [f"{[x.accessibleName() for x in order]}"]
 
 
@@ -107,7 +96,7 @@ def main(out: Path, report_path: Path) -> int:
 
     model_source.engine_factory = demo_factory  # "Try the demo" loads the fake engine
     missing = "no language model at /models/AnyGPT-chat (config.json missing)"
-    window = MainWindow(lambda: FakeAssistant(tmp, fail_load=missing), history=HistoryStore(tmp / "history"),
+    window = MainWindow(lambda: FakeAssistant(tmp, out_dir=tmp, fail_load=missing), history=HistoryStore(tmp / "history"),
                         settings=AppSettings(tmp / "settings.ini"), audio_out=AudioOut(player_factory=make_player),
                         mic=MicController(mic_factory=FakeMic), models_dir=tmp / "models")
     window.resize(1100, 720)
@@ -169,7 +158,7 @@ def main(out: Path, report_path: Path) -> int:
     window.send()
     wait_until(app, lambda: not window.session.busy)
     reply = window.view.turns[-1]
-    report["checks"]["markdown_rendered"] = [] if reply.text_label.textFormat() == Qt.TextFormat.MarkdownText else [
+    report["checks"]["markdown_rendered"] = [] if reply.document is not None else [
         "reply shown as plain text"]
     report["checks"]["image_shown"] = [] if reply.images else ["no image"]
     screen("09-reply-markdown-and-image")

@@ -266,7 +266,7 @@ def test_status_bar_shows_the_device_and_gpu_memory_only_on_cuda(qtbot, open_win
 
     window = open_window()
     assert window.device_label.text() == "device: cpu"  # the fake assistant has no llm: reported as the CPU
-    assert not window._gpu_timer.isActive()
+    assert not window.status.gpu_timer.isActive()
     gib = 1024**3
     cuda = types.SimpleNamespace(
         is_available=lambda: True, current_device=lambda: 0, memory_allocated=lambda i: int(1.5 * gib),
@@ -276,7 +276,7 @@ def test_status_bar_shows_the_device_and_gpu_memory_only_on_cuda(qtbot, open_win
     window.engine.worker.sig_model_device.emit("cuda:0", "bfloat16")
     qtbot.waitUntil(lambda: "GPU" in window.device_label.text(), timeout=2000)
     assert window.device_label.text() == "device: cuda:0 (bfloat16) · GPU memory 1.5 GiB (peak 2.0) of 80.0 GiB"
-    assert window._gpu_timer.isActive()
+    assert window.status.gpu_timer.isActive()
 
 
 def test_the_spoken_reply_ends_when_the_turn_does_even_without_a_final_chunk(qtbot, open_window, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -175,7 +175,7 @@ def test_a_restored_conversation_looks_like_the_live_one(qtbot, open_window, tmp
         return [(t.role, t.text_label.text(), [r.label.text() for r in t.audio_rows]) for t in window.view.turns]
 
     live = looks(first)
-    assert first.view.turns[-1].text_label.textFormat() == Qt.TextFormat.MarkdownText  # the reply renders Markdown
+    assert first.view.turns[-1].document is not None  # the reply renders Markdown
     first.close()
     second = open_window(data)
     with wait_signal(qtbot, second.engine.worker.sig_history_restored):  # a worker-thread signal: gui_wait's helper
@@ -246,3 +246,86 @@ def test_copy_ask_again_and_edit(qtbot, open_window) -> None:  # type: ignore[no
     (edit,) = user.action_buttons
     edit.click()
     assert window.input.text() == "what is **this**" and window.input.hasFocus()
+
+
+def _no_output_player(device: Any = None, on_finished: Any = None) -> Any:
+    """A player factory for a computer without any sound output: opening it fails."""
+    raise OSError("no sound output device could be opened")
+
+
+def test_without_a_speaker_hands_free_still_works_and_play_says_why(qtbot, open_window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    window = open_window(player_factory=_no_output_player)
+    window.hands_free.setChecked(True)
+    assert window.mic.hands_free and window.hands_free.isChecked()
+    qtbot.waitUntil(lambda: window.voice.hearing, timeout=5000)  # the buzz is heard as speech
+    monkeypatch.setattr(FakeMic, "speaking", False)  # the user stops speaking: the utterance ends and is sent
+    with qtbot.waitSignal(window.sig_turn_stored, timeout=10000):
+        pass
+    errors = _visible_errors(window)
+    assert len(errors) == 1 and errors[0].startswith("Sound could not be played: no sound output device")
+    assert "Hands-free keeps listening" in errors[0] and "Settings › Devices" in errors[0]
+    assert window.notices.notices[-1].action_button.text() == "Settings › Devices"
+    assert window.hands_free.isChecked() and window.mic.hands_free  # still listening
+    assert window.view.turns[-1].text == "You said: hello there"
+    qtbot.waitUntil(lambda: not window.stop_button.isEnabled(), timeout=2000)
+    assert window.composer.phase is Phase.LISTENING
+    row = window.view.turns[-1].audio_rows[0]
+    row.button.click()  # Play: nothing can play, and the user is told so
+    assert _visible_errors(window)[-1].startswith("Play did nothing: no sound output device could be opened.")
+    assert not row.playing and window.voice.playing_row is None and not window.stop_button.isEnabled()
+    window.hands_free.setChecked(False)
+    assert not window.mic.hands_free and window.composer.phase is Phase.IDLE
+
+
+def test_hands_free_says_why_it_cannot_listen(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    from anygpt_desktop.audio.errors import AudioDeviceError
+
+    def no_microphone() -> Any:
+        raise AudioDeviceError("No microphone was found. Plug one in or choose it in Settings.")
+
+    window = open_window()
+    window.mic.stop_monitoring()  # the microphone goes away
+    window.mic._factory = no_microphone
+    window.hands_free.setChecked(True)
+    assert not window.hands_free.isChecked() and not window.mic.hands_free
+    assert _visible_errors(window) == ["Hands-free cannot listen: No microphone was found. Plug one in or choose it "
+                                       "in Settings."]
+    assert window.notices.notices[-1].action_button.text() == "Settings › Devices"
+
+
+def _code_fragments(document: Any) -> list[tuple[str, bool]]:
+    """(text, shown in a fixed-pitch font) of every fragment of ``document`` set as code."""
+    from PySide6.QtGui import QFontInfo
+
+    out = []
+    block = document.begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            fmt = it.fragment().charFormat()
+            if fmt.fontFixedPitch():
+                out.append((it.fragment().text(), QFontInfo(fmt.font()).fixedPitch()))
+            it += 1
+        block = block.next()
+    return out
+
+
+def test_inline_code_in_a_reply_is_shown_in_a_monospace_font(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    window = open_window()
+    window.input.setText("call `print(x)` **now**")
+    with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
+        window.send()
+    reply = window.view.turns[-1]
+    assert reply.text == "You said: call `print(x)` **now**"  # the source is kept
+    assert _code_fragments(reply.document) == [("print(x)", True)]
+    shown = reply.text_label.text()
+    assert reply.text_label.textFormat() == Qt.TextFormat.RichText and "`" not in shown and "**" not in shown
+    assert "print(x)</span>" in shown and "monospace" in shown
+
+
+def test_code_blocks_are_monospace_too() -> None:
+    from anygpt_desktop.app.conversation import markdown_document
+
+    doc = markdown_document("Text first.\n\n```\nfor i in range(3):\n    pass\n```\n")
+    assert _code_fragments(doc) == [("for i in range(3):", True), ("    pass", True)]
+    assert doc.toPlainText().startswith("Text first.")

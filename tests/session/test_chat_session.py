@@ -32,9 +32,21 @@ def history(tmp_path: Path) -> HistoryStore:
     return HistoryStore(tmp_path / "history")
 
 
+_SESSIONS: list[ChatSession] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_sessions():  # type: ignore[no-untyped-def]
+    """Every session a test made is closed (its temporary folder removed)."""
+    yield
+    while _SESSIONS:
+        _SESSIONS.pop().close()
+
+
 def make(history: HistoryStore, ready: bool = True) -> tuple[ChatSession, FakeEngine, Recorder]:
     engine = FakeEngine()
     session = ChatSession(engine, history)
+    _SESSIONS.append(session)
     seen = Recorder()
     session.subscribe(seen.append)
     session.reload_models()
