@@ -51,7 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     assistant = load_target(args.assistant_factory)(str(models_dir), args.device)
     try:
         assistant.load()
-    except Exception as exc:  # noqa: BLE001 - the operator's terms
+    except Exception as exc:  # the operator's terms
         print(f"error: the models could not be loaded: {exc}", file=sys.stderr)
         return 1
     server = EngineServer(assistant, options)

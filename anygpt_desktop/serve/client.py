@@ -101,7 +101,7 @@ class RemoteServerAssistant:
         if ws is not None:
             try:
                 ws.close()
-            except Exception:  # noqa: BLE001 - already gone
+            except Exception:  # already gone
                 logger.debug("close failed", exc_info=True)
 
     def _send(self, message: p.Message) -> None:

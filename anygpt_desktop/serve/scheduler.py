@@ -129,7 +129,7 @@ class TurnScheduler:
             history = self.assistant.history_json()
         except Cancelled:
             final = TurnFailed("stopped", cancelled=True)
-        except Exception as exc:  # noqa: BLE001 - a failed turn, the server stays
+        except Exception as exc:  # a failed turn, the server stays
             logger.debug("turn failed:\n%s", traceback.format_exc())
             final = TurnFailed(f"the server's engine failed during this turn ({type(exc).__name__}: {exc}); "
                                "the conversation is unchanged")

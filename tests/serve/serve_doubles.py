@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine_process"))
 
-from engine_doubles import ScriptedAssistant, tiny_settings  # noqa: E402
+from engine_doubles import ScriptedAssistant, tiny_settings
 
 FACTORY = "serve_doubles:build"
 
