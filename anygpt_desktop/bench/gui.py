@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -186,6 +187,14 @@ def measure(design: str, factory: Any, settings: Any, request: Any, app: Any) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    out = Path(tempfile.mkdtemp(prefix="anygpt-bench-gui-"))
+    try:
+        return _run(args, out)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, out: Path) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QCoreApplication
 
@@ -193,7 +202,6 @@ def run(args: argparse.Namespace) -> int:
     from anygpt_desktop.engine_process import EngineOptions, RemoteAssistant
 
     app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
-    out = Path(tempfile.mkdtemp(prefix="anygpt-bench-gui-"))
     device = getattr(args, "device", None)
     speech_s = getattr(args, "speech_seconds", None) or (2.0 if getattr(args, "full_size", False) else 10.0)
     speech_units = int(round(50 * speech_s))

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from anygpt_desktop.engine.layout import resolve_models_dir
+    from anygpt_desktop.layout import resolve_models_dir
     from anygpt_desktop.serve.server import EngineServer, ServeError, ServeOptions, read_token
 
     try:
