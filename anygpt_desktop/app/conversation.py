@@ -382,13 +382,21 @@ class ConversationView(QScrollArea):
         if self._follow:
             self.verticalScrollBar().setValue(hi)
 
+    def _ask_again(self) -> None:
+        """A reply's "Ask again": send the user's turn before it once more."""
+        turn = self.sender()
+        earlier = self.turns[: self.turns.index(turn)] if turn in self.turns else self.turns
+        asked = next((t for t in reversed(earlier) if t.role == "user"), None)
+        if asked is not None:
+            self.sig_resend_requested.emit(asked.text or asked.transcript)
+
     def add_turn(self, role: str) -> TurnWidget:
         self.placeholder.setVisible(False)
         turn = TurnWidget(role)
         turn.sig_edit_requested.connect(self.sig_edit_requested)
         asked = next((t for t in reversed(self.turns) if t.role == "user"), None)
         if role != "user" and asked is not None:
-            turn.sig_ask_again_requested.connect(lambda: self.sig_resend_requested.emit(asked.text or asked.transcript))
+            turn.sig_ask_again_requested.connect(self._ask_again)
         self._layout.insertWidget(self._layout.count() - 1, turn)
         self.turns.append(turn)
         self._follow = True

@@ -99,7 +99,6 @@ class MainWindow(QMainWindow):
         self.session.reload_models()
 
     # -- state the tests and the app read ---------------------------------------------------------------------------
-
     @property
     def model_state(self) -> ModelState:
         return self.session.model_state
@@ -121,7 +120,6 @@ class MainWindow(QMainWindow):
         return self.session.history
 
     # -- building --------------------------------------------------------------------------------------------------
-
     def _build_ui(self) -> None:
         splitter = QSplitter()
         self.sidebar = Sidebar()
@@ -157,8 +155,8 @@ class MainWindow(QMainWindow):
         self.send_button.clicked.connect(self.send)
         self.input.sig_submit.connect(self.send)
         self.composer.sig_detach.connect(self.session.detach)
-        self.view.sig_edit_requested.connect(lambda text: (self.input.setText(text), self.input.setFocus()))
-        self.view.sig_resend_requested.connect(lambda text: self.session.send(text, self.composer.output_modality))
+        self.view.sig_edit_requested.connect(self.input.edit)
+        self.view.sig_resend_requested.connect(self.resend)
         self.stop_button.clicked.connect(self.stop)
         self.attach_button.clicked.connect(self.pick_files)
         self.composer.clear_attach_button.clicked.connect(self.session.clear_attachments)
@@ -177,7 +175,6 @@ class MainWindow(QMainWindow):
         self.notices.sig_changed.connect(self.focus_order.schedule)
 
     # -- session events --------------------------------------------------------------------------------------------
-
     def _make_renderers(self) -> dict[type, Callable[[Any], None]]:
         return {
             ev.ModelStateChanged: self._show_model_state,
@@ -297,11 +294,13 @@ class MainWindow(QMainWindow):
             self.voice.wire_row(reply.add_audio(e.speech_path, "Spoken reply", e.speech_seconds, show_name=False))
 
     # -- intents ---------------------------------------------------------------------------------------------------
-
     def send(self) -> None:
         """Send the typed text and the attachments."""
         if self.session.send(self.input.text(), self.composer.output_modality) is not None:
             self.input.clear()  # only once it was sent: text typed before the models are ready stays
+
+    def resend(self, text: str) -> None:
+        self.session.send(text, self.composer.output_modality)
 
     def stop(self) -> None:
         """Esc / Stop: silence playback and stop generation at once (the turn is kept as far as it got)."""
@@ -360,7 +359,6 @@ class MainWindow(QMainWindow):
         return out
 
     # -- attachments -----------------------------------------------------------------------------------------------
-
     def add_file(self, path: Path) -> bool:
         """Attach a dropped/picked file (its content checked, not only its name); for audio the user says its use."""
         try:
@@ -392,7 +390,6 @@ class MainWindow(QMainWindow):
         self.drops.drop(event)
 
     # -- settings and other windows --------------------------------------------------------------------------------
-
     def set_theme(self, name: Theme) -> None:
         """Light, dark or system (follows the desktop); the icons are redrawn in the theme's ink."""
         app = QApplication.instance()
@@ -433,7 +430,6 @@ class MainWindow(QMainWindow):
         self.models.open_manager()
 
     # -- keys and closing ------------------------------------------------------------------------------------------
-
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._closed:
             self._closed = True

@@ -28,6 +28,11 @@ class MessageEdit(QPlainTextEdit):
         self.setPlainText(text)
         self.moveCursor(self.textCursor().MoveOperation.End)
 
+    def edit(self, text: str) -> None:
+        """Put ``text`` here to be edited (a past message's Edit)."""
+        self.setText(text)
+        self.setFocus()
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
         if enter and not event.modifiers() & (Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.AltModifier):

@@ -67,10 +67,13 @@ class ModelSource(QObject):
         self.open_manager()
         self.window.model_manager.download()
 
+    def use_chosen_folder(self, path: str) -> None:
+        self.use(Path(path), demo=False)
+
     def open_manager(self) -> None:
         from anygpt_desktop.app.model_manager import ModelManagerDialog
 
         w = self.window
         w.model_manager = ModelManagerDialog(w.models_dir, w.settings, w, demo=w.demo)
-        w.model_manager.sig_models_dir_chosen.connect(lambda path: self.use(Path(path), demo=False))
+        w.model_manager.sig_models_dir_chosen.connect(self.use_chosen_folder)
         w.model_manager.open()

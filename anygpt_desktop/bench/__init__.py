@@ -11,7 +11,7 @@ TARGETS: dict[str, str] = {
     "image": "anygpt_desktop.bench.image:run",
     "turn": "anygpt_desktop.bench.turn:run",
     "decode": "anygpt_desktop.bench.decode:run",
-    "gui": "anygpt_desktop.bench.gui:run",
+    "gui": "anygpt_desktop.app.bench_gui:run",
     "load": "anygpt_desktop.bench.load:run",
     "quant": "anygpt_desktop.bench.quant_error:run",
     "growth": "anygpt_desktop.bench.growth:run",

@@ -1,4 +1,5 @@
-"""``anygpt-desktop bench gui``: how much a busy turn disturbs the GUI's event loop and an audio callback, for the
+"""``anygpt-desktop bench gui`` (in ``app``: it measures the Qt event loop): how much a busy turn disturbs the GUI's
+event loop and an audio callback, for the
 in-process design (the models in the GUI's worker QThread) and the engine-process design, side by side.
 
 For each design the app's own ``EngineClient`` loads the models (not measured), then one spoken turn with a spoken
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PySide6.QtCore import QObject
 
 TIMER_MS = 10
 CALLBACK_PERIOD_S = 0.010
@@ -144,14 +146,8 @@ def measure(design: str, factory: Any, settings: Any, request: Any, app: Any) ->
 
     client = EngineClient(factory)
     client.worker.settings = settings
-    seen: dict[str, Any] = {"chunks": 0, "audio_s": 0.0}
-    w = client.worker
-    w.sig_model_loaded.connect(lambda s: seen.__setitem__("loaded", s))
-    w.sig_model_failed.connect(lambda r, c: seen.__setitem__("failed", r))
-    w.sig_speech_chunk_ready.connect(lambda t, a, sr, f: (seen.__setitem__("chunks", seen["chunks"] + 1),
-                                                          seen.__setitem__("audio_s", seen["audio_s"] + len(a) / sr)))
-    w.sig_turn_finished.connect(lambda t, d: seen.__setitem__("done", d))
-    w.sig_turn_failed.connect(lambda t, r, c: seen.__setitem__("failed", r))
+    seen = _Seen()
+    seen.listen(client.worker)
 
     def wait(predicate: Any) -> None:
         deadline = time.monotonic() + TURN_TIMEOUT_S
@@ -167,8 +163,8 @@ def measure(design: str, factory: Any, settings: Any, request: Any, app: Any) ->
 
         def run_turn(_app: Any) -> None:
             loop = QEventLoop()  # the real event loop, as the app's (no polling of our own)
-            w.sig_turn_finished.connect(loop.quit)
-            w.sig_turn_failed.connect(loop.quit)
+            client.worker.sig_turn_finished.connect(loop.quit)
+            client.worker.sig_turn_failed.connect(loop.quit)
             client.submit(request)
             loop.exec()
 
@@ -194,6 +190,46 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(out, ignore_errors=True)
 
 
+class _Seen(QObject):
+    """What the worker reported, recorded by slots of this GUI-thread object (queued from the engine thread)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[str, Any] = {"chunks": 0, "audio_s": 0.0}
+
+    def listen(self, w: Any) -> None:
+        w.sig_model_loaded.connect(self.on_loaded)
+        w.sig_model_failed.connect(self.on_load_failed)
+        w.sig_speech_chunk_ready.connect(self.on_chunk)
+        w.sig_turn_finished.connect(self.on_finished)
+        w.sig_turn_failed.connect(self.on_turn_failed)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.values
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def on_loaded(self, seconds: float) -> None:
+        self.values["loaded"] = seconds
+
+    def on_load_failed(self, reason: str, _cancelled: bool) -> None:
+        self.values["failed"] = reason
+
+    def on_chunk(self, _tid: int, audio: Any, rate: int, _final: bool) -> None:
+        self.values["chunks"] += 1
+        self.values["audio_s"] += len(audio) / rate
+
+    def on_finished(self, _tid: int, done: Any) -> None:
+        self.values["done"] = done
+
+    def on_turn_failed(self, _tid: int, reason: str, _cancelled: bool) -> None:
+        self.values["failed"] = reason
+
+
 def _run(args: argparse.Namespace, out: Path) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QCoreApplication
@@ -210,7 +246,7 @@ def _run(args: argparse.Namespace, out: Path) -> int:
         os.environ[_LAYERS_ENV] = str(layers)  # the engine process inherits it
         models = str(out)
         what = f"full size, random weights ({layers} LLM layers)"
-        target = "anygpt_desktop.bench.gui:build_full_size"
+        target = "anygpt_desktop.app.bench_gui:build_full_size"
     else:
         models = getattr(args, "models", None)
         if not models:
