@@ -87,7 +87,7 @@ if [ "$PLAN" = 1 ]; then say "plan: pip install $SPEC"; exit 0; fi
 # shellcheck disable=SC2086  # SPEC may carry pip options such as --index-url
 python -m pip install -q $SPEC
 python -m pip install -q -e ".[test]"
-say "installed: $(python -c 'import torch; print(f"torch {torch.__version__}, CUDA {torch.version.cuda or "none (CPU build)"}")')"
+say "installed: $(python -c 'import torch; print("torch", torch.__version__ + ", CUDA", torch.version.cuda or "none (CPU build)")')"
 if [ "$BUILD" != cpu ] && [ -z "$(python -c 'import torch; print(torch.version.cuda or "")')" ]; then
   say "warning: a CUDA build was wanted but the installed torch is a CPU build; set TORCH_SPEC to a CUDA build"
 fi
