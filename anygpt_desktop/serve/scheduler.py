@@ -5,7 +5,10 @@ Design: the server holds ONE loaded assistant. Every client session owns its con
 (``restore`` / ``clear``), runs the turn, and keeps the new ``history_json()`` in the session. A session has at most one
 turn queued or running, so a FIFO of turns is round robin between sessions. Cancelling a queued turn removes it;
 cancelling the running one sets its ``TaskState`` (the assistant stops between tokens) and the slot goes to the next.
-Swapping conversations resets the KV cache, so a follow-up turn re-reads its context (prefix reuse is vLLM's job).
+The conversation left in the assistant after a finished turn stays *resident*: when the same session's next turn comes
+before any other session's, nothing is restored and the assistant's KV cache serves the conversation's prefix (one
+user on a server decodes like the desktop). Another session's turn swaps its conversation in, which resets the KV cache;
+that session's follow-up re-reads its context (prefix reuse across many sessions is vLLM's prefix cache).
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class TurnScheduler:
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="serve-engine", daemon=True)
         self.turns_done = 0
+        self.restores = 0  # conversations swapped into the assistant (each one resets its KV cache)
+        self._resident: tuple[int, dict] | None = None  # (session, history object) the assistant holds, cache intact
 
     def start(self) -> None:
         self._thread.start()
@@ -116,11 +121,14 @@ class TurnScheduler:
         """Run ``job``, streaming its events; the closing messages (History, then the final event) are returned."""
         final: TurnDone | TurnFailed | None = None
         history: dict | None = None
+        resident, self._resident = self._resident, None  # a turn that does not finish leaves nothing resident
         try:
-            if job.conversation.data:
-                self.assistant.restore(job.conversation.data)
-            else:
-                self.assistant.clear()
+            if resident is None or resident[0] != job.session_id or resident[1] is not job.conversation.data:
+                self.restores += 1
+                if job.conversation.data:
+                    self.assistant.restore(job.conversation.data)
+                else:
+                    self.assistant.clear()
             for event in self.assistant.turn(job.request, job.state):
                 if isinstance(event, (TurnDone, TurnFailed)):
                     final = event
@@ -137,4 +145,5 @@ class TurnScheduler:
             final = TurnFailed("stopped", cancelled=True) if job.state.cancelled() else TurnFailed("the reply ended unexpectedly")
         if isinstance(final, TurnDone) and history is not None:
             job.conversation.data = history
+            self._resident = (job.session_id, history)
         return [p.History(job.conversation.data), p.TurnEvent(job.turn_id, final)]

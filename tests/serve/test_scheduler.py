@@ -99,3 +99,85 @@ def test_cancelling_the_running_turn_frees_the_slot_and_keeps_the_conversation()
         assert held.conversation.data == {"said": ["before"]}  # the stopped turn left no trace
     finally:
         scheduler.stop()
+
+
+class CountingAssistant(GatedAssistant):
+    """Counts the conversation swaps (each one would reset a real assistant's KV cache)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.swaps = 0
+
+    def clear(self) -> None:
+        self.swaps += 1
+        super().clear()
+
+    def restore(self, data: dict) -> None:
+        self.swaps += 1
+        super().restore(data)
+
+
+def run_turn(scheduler: TurnScheduler, assistant: GatedAssistant, turn: TurnJob) -> None:
+    """Submit ``turn`` with its gate open and wait for its final event."""
+    ended = threading.Event()
+    emit = turn.emit
+
+    def watch(message: p.Message) -> None:
+        emit(message)
+        if isinstance(message, p.TurnEvent) and isinstance(message.event, (TurnDone, TurnFailed)):
+            ended.set()
+
+    turn.emit = watch
+    assistant.gates.setdefault(turn.request.text, threading.Event()).set()
+    assert scheduler.submit(turn)
+    assert ended.wait(WAIT_S)
+
+
+def test_a_sessions_follow_up_keeps_its_resident_conversation_and_cache() -> None:
+    assistant = CountingAssistant()
+    scheduler = TurnScheduler(assistant)
+    scheduler.start()
+    sink: dict[int, list] = {}
+    one, two = Conversation(), Conversation()
+    try:
+        for sid, text, conversation in [(1, "a1", one), (1, "a2", one), (2, "b1", two), (1, "a3", one), (1, "a4", one)]:
+            turn = job(sid, text, sink)
+            turn.conversation = conversation
+            run_turn(scheduler, assistant, turn)
+        # a1 starts from an empty conversation, b1 and a3 swap in; a2 and a4 follow their own turn: nothing restored
+        assert assistant.swaps == scheduler.restores == 3
+        assert one.data == {"said": ["a1", "a2", "a3", "a4"]} and two.data == {"said": ["b1"]}
+    finally:
+        scheduler.stop()
+
+
+def test_a_stopped_turn_or_a_restored_conversation_is_swapped_in_again() -> None:
+    assistant = CountingAssistant()
+    scheduler = TurnScheduler(assistant)
+    scheduler.start()
+    sink: dict[int, list] = {}
+    one = Conversation()
+    try:
+        first = job(1, "a1", sink)
+        first.conversation = one
+        run_turn(scheduler, assistant, first)
+        held = job(1, "held", sink)
+        held.conversation = one
+        assert scheduler.submit(held)
+        assert assistant.started.acquire(timeout=WAIT_S) and assistant.started.acquire(timeout=WAIT_S)
+        scheduler.cancel(1)
+        while scheduler.busy(1):  # the stopped turn leaves between tokens
+            assistant.started.acquire(timeout=0.05)
+        after = job(1, "a2", sink)
+        after.conversation = one
+        # a1 started from empty (1); "held" followed a1: resident, no swap; it was stopped, so it may have changed
+        # the assistant: a2 swaps the conversation in again (2)
+        run_turn(scheduler, assistant, after)
+        assert assistant.swaps == 2
+        one.data = {"said": ["edited"]}  # a Restore message from the client replaces the conversation
+        again = job(1, "a3", sink)
+        again.conversation = one
+        run_turn(scheduler, assistant, again)
+        assert assistant.swaps == 3 and one.data == {"said": ["edited", "a3"]}
+    finally:
+        scheduler.stop()

@@ -65,6 +65,16 @@ def test_two_concurrent_clients_each_hold_their_own_conversation(server: ServerP
     b.shutdown()
 
 
+def test_a_sessions_follow_up_reuses_the_servers_kv_cache(server: ServerProcess, token_file: Path) -> None:
+    c = client(server, token_file)
+    first = list(c.turn(TurnRequest(text="remember the number seven")))
+    second = list(c.turn(TurnRequest(text="which number was it")))
+    assert isinstance(first[-1], TurnDone) and isinstance(second[-1], TurnDone), (first[-1], second[-1])
+    # the conversation stayed resident in the server's assistant: the follow-up's prompt prefix came from the cache
+    assert second[-1].stats["cached_tokens"] > 0, second[-1].stats
+    c.shutdown()
+
+
 @pytest.mark.parametrize("header", [None, "Bearer wrong-token-0123456789abcdef", "Basic abc"])
 def test_a_missing_or_wrong_token_is_refused(server: ServerProcess, header: str | None) -> None:
     headers = {} if header is None else {"Authorization": header}
