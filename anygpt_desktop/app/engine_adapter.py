@@ -26,6 +26,7 @@ class QtEngine(QObject):
         super().__init__(parent)
         self.client = EngineClient(factory, self)
         self._listener: Callable[[up.EngineUpdate], None] = lambda _u: None
+        self._lost_turns: set[int] = set()  # turns whose failure (still to come) is a lost engine
         w = self.worker
         w.sig_model_progress.connect(self._on_progress)
         w.sig_model_device.connect(self._on_device)
@@ -40,6 +41,7 @@ class QtEngine(QObject):
         w.sig_music_ready.connect(self._on_music)
         w.sig_notice_posted.connect(self._on_notice)
         w.sig_turn_finished.connect(self._on_turn_finished)
+        w.sig_engine_lost.connect(self._on_engine_lost)
         w.sig_turn_failed.connect(self._on_turn_failed)
         w.sig_history_saved.connect(self._on_history_saved)
         w.sig_history_restored.connect(self._on_history_restored)
@@ -138,9 +140,15 @@ class QtEngine(QObject):
     def _on_turn_finished(self, tid: int, done: TurnDone) -> None:
         self._turn(tid, done)
 
+    @Slot(int)
+    def _on_engine_lost(self, tid: int) -> None:
+        self._lost_turns.add(tid)
+
     @Slot(int, str, bool)
     def _on_turn_failed(self, tid: int, reason: str, cancelled: bool) -> None:
-        self._turn(tid, TurnFailed(reason, cancelled))
+        lost = tid in self._lost_turns
+        self._lost_turns.discard(tid)
+        self._turn(tid, TurnFailed(reason, cancelled, engine_lost=lost))
 
     @Slot(int, object)
     def _on_history_saved(self, tid: int, data: object) -> None:

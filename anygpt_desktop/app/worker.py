@@ -83,6 +83,7 @@ class EngineWorker(QObject):
     sig_notice_posted = Signal(int, str)
     sig_turn_finished = Signal(int, object)  # turn id, TurnDone
     sig_turn_failed = Signal(int, str, bool)  # turn id, reason, cancelled
+    sig_engine_lost = Signal(int)  # turn id: its failure (next) came from a dead engine or a broken connection
     sig_history_saved = Signal(int, object)  # turn id, Assistant.history_json() after the turn
     sig_history_restored = Signal(bool, str)  # ok, message
 
@@ -111,6 +112,7 @@ class EngineWorker(QObject):
 
     def _load(self, state: TaskState) -> None:
         start = time.perf_counter()
+        self._end_assistant()  # a reload frees the old models (and ends the old engine process) before loading anew
         try:
             state.check()
             assistant = self._factory()
@@ -129,6 +131,15 @@ class EngineWorker(QObject):
         device, dtype = getattr(llm, "device", "cpu"), getattr(llm, "dtype", "")
         self.sig_model_device.emit(str(device), str(dtype).replace("torch.", ""))  # before "ready": never a stale label
         self.sig_model_loaded.emit(time.perf_counter() - start)
+
+    def _end_assistant(self) -> None:
+        old, self.assistant = self.assistant, None
+        end = getattr(old, "shutdown", None)
+        if callable(end):
+            try:
+                end()
+            except Exception:
+                logger.exception("ending the previous engine failed")
 
     def _configure(self, values: dict[str, Any] | None) -> None:
         """New settings (``AppSettings.values()``), made into the engine's ``AssistantSettings`` here (that import
@@ -193,6 +204,8 @@ class EngineWorker(QObject):
             self.sig_turn_finished.emit(tid, event)
             return True
         elif isinstance(event, TurnFailed):
+            if event.engine_lost:
+                self.sig_engine_lost.emit(tid)
             self.sig_turn_failed.emit(tid, event.reason, event.cancelled)
             return True
         else:

@@ -75,6 +75,7 @@ class TurnDone:
 class TurnFailed:
     reason: str  # in the user's terms
     cancelled: bool = False
+    engine_lost: bool = False  # the engine process died or the server connection broke: a restart is worth offering
 
 
 Event = Union[TranscriptDelta, TextDelta, SpeechChunk, SpeechReady, ImageReady, MusicReady, Notice, TurnDone, TurnFailed]

@@ -353,7 +353,7 @@ class RemoteAssistant:
             try:
                 self.restart(TaskState())
             except (EngineError, Cancelled) as exc:
-                yield TurnFailed(f"the engine could not be restarted ({exc}); your conversation is kept")
+                yield TurnFailed(f"the engine could not be restarted ({exc}); your conversation is kept", engine_lost=True)
                 return
             yield Notice("the engine was restarted and your conversation restored")
         assert self._engine is not None
@@ -404,7 +404,7 @@ class RemoteAssistant:
             if self._closing:
                 yield TurnFailed("stopped", cancelled=True)
             elif died:
-                yield TurnFailed(f"the engine stopped unexpectedly ({reason}); your conversation is kept; restarting")
+                yield TurnFailed(f"the engine stopped unexpectedly ({reason}); your conversation is kept", engine_lost=True)
             else:
                 yield TurnFailed(f"the engine could not run this turn ({reason}); your conversation is kept")
         finally:

@@ -227,7 +227,7 @@ class RemoteServerAssistant:
         try:
             self._start_turn(tid, request)
         except (ServerError, Cancelled) as exc:
-            yield TurnFailed(f"{exc}; your conversation is kept")
+            yield TurnFailed(f"{exc}; your conversation is kept", engine_lost=isinstance(exc, ServerError))
             return
         ended = False
         before = copy.deepcopy(self._history)
@@ -258,7 +258,8 @@ class RemoteServerAssistant:
             if self._closing:
                 yield TurnFailed("stopped", cancelled=True)
             else:
-                yield TurnFailed(f"{describe_close(exc)}; your conversation is kept and the next turn reconnects")
+                yield TurnFailed(f"{describe_close(exc)}; your conversation is kept and the next turn reconnects",
+                                 engine_lost=True)
         except (ServerError, p.ProtocolError) as exc:
             self._drop()
             self._history = before

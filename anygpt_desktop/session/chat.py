@@ -349,7 +349,8 @@ class ChatSession:
             self._finish(tid, p, timings, failed=False, cancelled=False, reason="")
         elif isinstance(e, engine_events.TurnFailed):
             if not e.cancelled:
-                self._emit(ev.StatusMessage(f"The reply failed: {e.reason}", error=True))
+                self._emit(ev.StatusMessage(f"The reply failed: {e.reason}", error=True,
+                                            action="restart_engine" if e.engine_lost else ""))
             self._finish(tid, p, {}, failed=True, cancelled=e.cancelled, reason=e.reason)
 
     def _end_speech(self, tid: int, p: _Pending) -> None:

@@ -162,7 +162,8 @@ class StopRequested:
 @dataclass(frozen=True)
 class StatusMessage:
     """A message for the user: a confirmation that passes after ``seconds``, or an ``error`` that stays until the
-    user dismisses it (``action``: what fixes it, "models" for the model manager, "devices" for Settings › Devices)."""
+    user dismisses it (``action``: what fixes it, "models" for the model manager, "devices" for Settings › Devices,
+    "restart_engine" for a fresh engine, or a reconnection to a remote one, with the conversation restored)."""
 
     text: str
     seconds: float = 8.0

@@ -56,8 +56,10 @@ class FakeAssistant:
         hold_after: int = 1,
         notice: str | None = None,
         fail_turn: str | None = None,
+        engine_lost: bool = False,
     ) -> None:
         self.fail_turn = fail_turn  # every turn fails with this reason after its first word
+        self.engine_lost = engine_lost  # ... as an engine that died would (the window then offers a restart)
         self.hold = hold
         self.hold_after = hold_after
         self.notice = notice
@@ -115,7 +117,7 @@ class FakeAssistant:
             reply += piece
             yield TextDelta(piece)
             if self.fail_turn:
-                yield TurnFailed(self.fail_turn)
+                yield TurnFailed(self.fail_turn, engine_lost=self.engine_lost)
                 return
             if i + 1 == self.hold_after and self.hold is not None and not self.hold.wait(60):
                 raise RuntimeError("the test never released the held turn")

@@ -34,6 +34,32 @@ def test_an_error_during_a_turn_is_shown_in_a_notice_that_stays(qtbot, open_wind
     notice = window.notices.notices[0]
     notice.dismiss_button.click()
     assert _visible_errors(window) == []
+    assert notice.action_button is None  # a failure the engine survived: nothing to restart
+
+
+def test_a_lost_engine_is_offered_a_restart_that_keeps_the_conversation(qtbot, open_window) -> None:  # type: ignore[no-untyped-def]
+    window = open_window()
+    window.input.setText("first question")
+    with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
+        window.send()
+    window.assistants[-1].fail_turn = "the engine stopped unexpectedly (SIGKILL); your conversation is kept"
+    window.assistants[-1].engine_lost = True
+    window.input.setText("second question")
+    with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
+        window.send()
+    notice = window.notices.notices[-1]
+    assert notice.error and "stopped unexpectedly" in notice.label.text()
+    assert notice.action_button is not None and notice.action_button.text() == "Restart engine"
+    conversation = window.conversation_id
+    notice.action_button.click()  # a fresh engine, the models loaded again, the conversation restored into it
+    qtbot.waitUntil(lambda: len(window.assistants) == 2 and window.model_state == "ready", timeout=30_000)
+    assert window.conversation_id == conversation and _visible_errors(window) == []
+    texts = [t.text for t in window.view.turns]
+    assert texts[:2] == ["first question", "You said: first question"] and texts[2] == "second question"
+    window.input.setText("third question")
+    with qtbot.waitSignal(window.sig_turn_stored, timeout=5000):
+        window.send()
+    assert window.view.turns[-1].text == "You said: third question" and not window.view.turns[-1].state_label.text()
 
 
 class _NoDevice:

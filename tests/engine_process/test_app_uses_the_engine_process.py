@@ -24,7 +24,7 @@ def _wait(app, predicate, timeout_s: float = 600.0) -> bool:  # type: ignore[no-
 
 @pytest.mark.slow
 def test_the_worker_runs_a_turn_through_the_engine_process_and_closing_ends_it(tiny_models: Path, tmp_path: Path) -> None:
-    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtWidgets import QApplication  # not QCoreApplication: a later widget test in this run needs it
 
     from anygpt_desktop.app.main import engine_factory
     from anygpt_desktop.app.worker import EngineClient
@@ -32,7 +32,7 @@ def test_the_worker_runs_a_turn_through_the_engine_process_and_closing_ends_it(t
     from engine_doubles import tiny_settings
     from test_engine_process import pid_gone
 
-    app = QCoreApplication.instance() or QCoreApplication([])
+    app = QApplication.instance() or QApplication([])
     client = EngineClient(engine_factory(tiny_models, demo=False, device="cpu"))
     client.worker.settings = tiny_settings(tmp_path)
     seen: dict = {"text": "", "chunks": 0, "history": []}

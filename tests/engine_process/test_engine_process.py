@@ -120,7 +120,7 @@ def test_kill_9_mid_turn_fails_the_turn_keeps_the_history_and_the_next_turn_work
     os.kill(old_pid, signal.SIGKILL)
     rest = list(turn)
     failed = rest[-1]
-    assert isinstance(failed, TurnFailed) and not failed.cancelled
+    assert isinstance(failed, TurnFailed) and not failed.cancelled and failed.engine_lost
     assert "stopped unexpectedly" in failed.reason and "SIGKILL" in failed.reason and "conversation is kept" in failed.reason
     assert remote.history_json() == before  # exactly as after the last finished turn
     assert pid_gone(old_pid)
@@ -136,7 +136,7 @@ def test_a_segfault_is_reported_in_the_users_terms(make_remote) -> None:  # type
     remote: RemoteAssistant = make_remote()
     remote.load()
     events = list(remote.turn(spoken("[segfault]")))
-    assert isinstance(events[-1], TurnFailed) and "SIGSEGV" in events[-1].reason and "restarting" in events[-1].reason
+    assert isinstance(events[-1], TurnFailed) and "SIGSEGV" in events[-1].reason and events[-1].engine_lost
     assert isinstance(list(remote.turn(spoken("still there?")))[-1], TurnDone)
 
 
@@ -147,6 +147,7 @@ def test_an_exception_in_the_engine_is_a_failed_turn_not_a_dead_engine(remote: R
     events = list(remote.turn(spoken("[raise]")))
     assert isinstance(events[-1], TurnFailed) and not events[-1].cancelled
     assert "RuntimeError" in events[-1].reason and "a bug in the engine" in events[-1].reason
+    assert not events[-1].engine_lost  # the engine lives on: no restart to offer
     assert remote.history_json() == before
     assert remote.pid == pid and remote.engine_alive()
     assert isinstance(list(remote.turn(spoken("and now?")))[-1], TurnDone)
