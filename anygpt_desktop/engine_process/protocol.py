@@ -2,12 +2,13 @@
 
 A frame is ``MAGIC`` + a little-endian u32 header length + a UTF-8 JSON header + raw blobs. The header names the
 protocol version (``"v"``), the message type (``"type"``), every field of that type and, for arrays, where the raw
-little-endian float32 bytes of each one lie among the blobs (``"blobs"``: their byte lengths, in order). Paths travel as
-strings (images, music and saved speech stay files in the output folder). Decoding refuses a wrong magic or version, an
+little-endian float32 bytes (or a file's bytes) of each one lie among the blobs (``"blobs"``: their byte lengths, in
+order). Paths travel as strings (images, music and saved speech stay files in the output folder); to a peer on another
+machine a file travels as :class:`FileData` first. Decoding refuses a wrong magic or version, an
 unknown type, a missing, extra or mistyped field, and blobs that do not add up: :class:`ProtocolError`.
 
 Messages from the GUI to the engine: :class:`Configure`, :class:`Load`, :class:`StartTurn`, :class:`Cancel`,
-:class:`Clear`, :class:`Restore`, :class:`Shutdown`. From the engine: :class:`Hello`, :class:`LoadProgress`,
+:class:`Clear`, :class:`Restore`, :class:`Shutdown`, :class:`FileData`. From the engine: :class:`Hello`, :class:`LoadProgress`,
 :class:`Ready`, :class:`LoadFailed`, :class:`History`, :class:`Ack`, :class:`Error` and, during a turn, every engine
 event (``engine/events.py``) wrapped in :class:`TurnEvent` with its turn id.
 """
@@ -37,7 +38,7 @@ from anygpt_desktop.engine.events import (
 )
 from anygpt_desktop.engine.requests import TurnRequest
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: FileData (files cross machines with a served engine)
 MAGIC = b"AGEP"  # AnyGPT engine protocol
 MAX_HEADER_BYTES = 64 * 2**20
 _PREFIX = struct.Struct("<4sI")
@@ -148,8 +149,17 @@ class Shutdown:
     pass
 
 
+@dataclass(frozen=True)
+class FileData:
+    """A file's bytes under a bare ``name``, for a peer on another machine: a client sends its turn's input files
+    before the ``StartTurn`` that names them; a server sends each output file before the event that names it."""
+
+    name: str
+    data: bytes
+
+
 Message = Union[Hello, Configure, Load, LoadProgress, Ready, LoadFailed, StartTurn, Cancel, TurnEvent, History, Clear,
-                Restore, Ack, Error, Shutdown]
+                Restore, Ack, Error, Shutdown, FileData]
 
 
 # -- field kinds: how one value is written and checked -------------------------------------------------------------
@@ -163,6 +173,22 @@ class _Blobs:
         arr = np.ascontiguousarray(np.asarray(array, dtype="<f4").reshape(-1))
         self.items.append(arr.tobytes())
         return {"blob": len(self.items) - 1, "dtype": "<f4", "length": int(arr.size)}
+
+    def add_bytes(self, data: Any) -> dict:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"expected bytes, got {type(data).__name__}")
+        self.items.append(bytes(data))
+        return {"blob": len(self.items) - 1, "bytes": len(self.items[-1])}
+
+    def take_bytes(self, ref: Any) -> bytes:
+        if not (isinstance(ref, dict) and set(ref) == {"blob", "bytes"}):
+            raise ProtocolError(f"not a bytes reference: {ref!r}")
+        index, length = ref["blob"], ref["bytes"]
+        if not (_is_int(index) and _is_int(length) and 0 <= index < len(self.items)):
+            raise ProtocolError(f"bytes reference out of range: {ref!r}")
+        if len(self.items[index]) != length:
+            raise ProtocolError(f"{length} bytes announced, {len(self.items[index])} sent")
+        return self.items[index]
 
     def take(self, ref: Any) -> np.ndarray:
         if not (isinstance(ref, dict) and set(ref) == {"blob", "dtype", "length"} and ref["dtype"] == "<f4"):
@@ -241,6 +267,7 @@ _KINDS: dict[str, tuple[Callable[[Any, _Blobs], Any], Callable[[Any, _Blobs], An
     "path": (lambda v, b: str(v), _dec_path),
     "paths": (lambda v, b: [str(p) for p in v], _dec_paths),
     "f32": (lambda v, b: b.add(v), lambda v, b: b.take(v)),
+    "bytes": (lambda v, b: b.add_bytes(v), lambda v, b: b.take_bytes(v)),
 }
 _KINDS["opt_str"] = _optional(*_KINDS["str"])
 _KINDS["opt_path"] = _optional(*_KINDS["path"])
@@ -287,6 +314,7 @@ _MESSAGES: tuple[_Spec, ...] = (
     _Spec("ack", Ack, (("what", "str"), ("ok", "bool"), ("message", "str"))),
     _Spec("error", Error, (("message", "str"),)),
     _Spec("shutdown", Shutdown, ()),
+    _Spec("file_data", FileData, (("name", "str"), ("data", "bytes"))),
 )
 _REQUEST_FIELDS: tuple[tuple[str, str], ...] = (
     ("text", "str"), ("speech", "opt_f32"), ("speech_files", "paths"), ("images", "paths"), ("music", "paths"),

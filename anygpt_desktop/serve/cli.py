@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from anygpt_desktop.lazy import load_target
 
@@ -56,10 +58,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     server = EngineServer(assistant, options)
     try:
-        asyncio.run(server.run(started=lambda url: print(f"serving on {url}", flush=True)))
+        asyncio.run(_serve_until_stopped(server))
     except KeyboardInterrupt:
         pass
     except OSError as exc:
         print(f"error: cannot listen on {options.host}:{options.port}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+async def _serve_until_stopped(server: Any) -> None:
+    """Serve until SIGTERM or SIGINT, then close the sessions and remove their uploads (a clean stop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # Windows: Ctrl+C still ends it through KeyboardInterrupt
+            pass
+    await server.run(started=lambda url: print(f"serving on {url}", flush=True), stop=stop)

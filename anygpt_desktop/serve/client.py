@@ -13,9 +13,11 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterator
 
+from platformdirs import user_data_dir
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 from websockets.sync.client import ClientConnection, connect
 
@@ -23,6 +25,7 @@ from anygpt_desktop.cancel import Cancelled, TaskState
 from anygpt_desktop.engine.events import Event, TurnDone, TurnFailed
 from anygpt_desktop.engine.requests import TurnRequest
 from anygpt_desktop.engine_process import protocol as p
+from anygpt_desktop.serve.files import ReceivedFiles, upload_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -205,12 +208,20 @@ class RemoteServerAssistant:
         for attempt in (1, 2):
             self._ensure_session()
             try:
-                self._send(p.StartTurn(tid, request))
+                sent = upload_inputs(request, tid, self._send)  # the server reads no files of its own machine
+                self._send(p.StartTurn(tid, sent))
                 return
             except ConnectionClosed as exc:
                 self._drop()
                 if attempt == 2:
                     raise ServerError(describe_close(exc)) from None
+
+    def _output_folder(self) -> Path:
+        """Where reply files from the server are kept: the app's output folder, else the user's data folder."""
+        folder = getattr(self.settings, "output_dir", None)
+        if folder:
+            return Path(folder)
+        return Path(user_data_dir("anygpt-desktop", appauthor=False)) / "served-replies"
 
     def turn(self, request: TurnRequest, state: TaskState | None = None) -> Iterator[Event]:
         """One turn on the server, its events as they arrive; always ends with TurnDone or TurnFailed."""
@@ -229,6 +240,10 @@ class RemoteServerAssistant:
         except (ServerError, Cancelled) as exc:
             yield TurnFailed(f"{exc}; your conversation is kept", engine_lost=isinstance(exc, ServerError))
             return
+        except OSError as exc:
+            yield TurnFailed(f"a file of this turn could not be read ({exc}); your conversation is kept")
+            return
+        received = ReceivedFiles(self._output_folder())
         ended = False
         before = copy.deepcopy(self._history)
         try:
@@ -243,10 +258,12 @@ class RemoteServerAssistant:
                     yield TurnFailed("stopped (the server did not answer; reconnecting on the next turn)", cancelled=True)
                     return
                 msg = self._receive(POLL_S)
-                if isinstance(msg, p.TurnEvent) and msg.turn_id == tid:
+                if isinstance(msg, p.FileData):
+                    received.keep(msg)  # a reply file, named by the event that follows
+                elif isinstance(msg, p.TurnEvent) and msg.turn_id == tid:
                     final = isinstance(msg.event, (TurnDone, TurnFailed))
                     ended = ended or final
-                    yield msg.event
+                    yield received.localize(msg.event)
                     if final:
                         return
                 elif isinstance(msg, p.Error):

@@ -16,7 +16,9 @@ import ipaddress
 import itertools
 import logging
 import os
+import shutil
 import ssl
+import tempfile
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -27,6 +29,7 @@ from websockets.exceptions import ConnectionClosed
 
 from anygpt_desktop.engine.events import TurnFailed
 from anygpt_desktop.engine_process import protocol as p
+from anygpt_desktop.serve.files import FileRefused, SessionUploads, send_output_file
 from anygpt_desktop.serve.scheduler import Conversation, TurnJob, TurnScheduler
 
 logger = logging.getLogger(__name__)
@@ -96,6 +99,17 @@ def check_options(options: ServeOptions) -> ssl.SSLContext | None:
     return context
 
 
+def _with_files(emit: Callable[[p.Message], None]) -> Callable[[p.Message], None]:
+    """``emit`` that sends a reply file's bytes before the event naming it (the client is on another machine)."""
+
+    def emit_turn(message: p.Message) -> None:
+        if isinstance(message, p.TurnEvent):
+            message = p.TurnEvent(message.turn_id, send_output_file(message.event, emit))
+        emit(message)
+
+    return emit_turn
+
+
 class EngineServer:
     """Serves one loaded assistant to many WebSocket sessions."""
 
@@ -108,6 +122,7 @@ class EngineServer:
         self._ids = itertools.count(1)
         self._expected = f"Bearer {options.token}".encode()
         self.sessions = 0
+        self.uploads_root: Path | None = None  # the sessions' uploaded files, while serving
 
     # -- the handshake: bearer token -------------------------------------------------------------------------------
     def _authorize(self, connection: ServerConnection, request: Any) -> Any:
@@ -124,6 +139,7 @@ class EngineServer:
         loop = asyncio.get_running_loop()
         outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         conversation = Conversation()
+        uploads = SessionUploads(self.uploads_root)
         open_ = True
 
         def emit(message: p.Message) -> None:  # any thread
@@ -159,7 +175,7 @@ class EngineServer:
                     continue
                 if isinstance(message, p.Shutdown):
                     break
-                self._handle(sid, message, conversation, emit)
+                self._handle(sid, message, conversation, uploads, emit)
         except ConnectionClosed:
             pass
         finally:
@@ -167,13 +183,28 @@ class EngineServer:
             self.scheduler.cancel(sid)  # a turn of a closed session stops between tokens; the slot goes on
             outbox.put_nowait(None)
             send_task.cancel()
+            uploads.close()  # a turn of this session that still runs is stopping and reports to no one
             logger.info("session %d closed", sid)
 
-    def _handle(self, sid: int, message: p.Message, conversation: Conversation, emit: Callable[[p.Message], None]) -> None:
+    def _handle(self, sid: int, message: p.Message, conversation: Conversation, uploads: SessionUploads,
+                emit: Callable[[p.Message], None]) -> None:
         if isinstance(message, p.Load):  # the models are loaded when the server starts
             emit(p.Ready(self.llm_device, self.llm_dtype, 0.0))
+        elif isinstance(message, p.FileData):
+            try:
+                uploads.store(message)
+            except (FileRefused, OSError) as exc:
+                uploads.refused = str(exc)  # the turn that names it fails with this reason
         elif isinstance(message, p.StartTurn):
-            job = TurnJob(sid, message.turn_id, message.request, conversation, emit)
+            try:
+                if uploads.refused:
+                    raise FileRefused(uploads.refused)
+                request = uploads.resolve(message.request)
+            except FileRefused as exc:
+                uploads.refused = ""
+                emit(p.TurnEvent(message.turn_id, TurnFailed(str(exc))))
+                return
+            job = TurnJob(sid, message.turn_id, request, conversation, _with_files(emit))
             if not self.scheduler.submit(job):
                 emit(p.TurnEvent(message.turn_id, TurnFailed("this session already has a turn running")))
         elif isinstance(message, p.Cancel):
@@ -195,6 +226,7 @@ class EngineServer:
     async def run(self, started: Callable[[str], None] | None = None, stop: asyncio.Event | None = None) -> None:
         """Serve until ``stop`` is set (or for ever); ``started`` gets the URL once listening."""
         self.scheduler.start()
+        self.uploads_root = Path(tempfile.mkdtemp(prefix="anygpt-serve-uploads-"))
         try:
             async with serve(self._session, self.options.host, self.options.port, ssl=self.ssl_context,
                              process_request=self._authorize, max_size=self.options.max_message_bytes,
@@ -208,3 +240,4 @@ class EngineServer:
                 await (stop.wait() if stop is not None else asyncio.Future())
         finally:
             self.scheduler.stop()
+            shutil.rmtree(self.uploads_root, ignore_errors=True)

@@ -42,6 +42,7 @@ MESSAGES = [
     p.Ack("restore", False, "bad data"),
     p.Error("what"),
     p.Shutdown(),
+    p.FileData("u1-photo.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256))),
     p.TurnEvent(3, TranscriptDelta("what is")),
     p.TurnEvent(3, TextDelta(" the weather ☀")),
     p.TurnEvent(3, SpeechReady(Path("/out/a b.wav"), 16000, 2.5)),
@@ -122,13 +123,16 @@ def test_strict_decoding_refuses_missing_fields_bad_frames_and_bad_arrays() -> N
         p.decode(b"AGEP" + struct.pack("<I", 999) + b"{}")
     with pytest.raises(p.ProtocolError, match="unreadable header"):
         p.decode(_frame({}).replace(b"{}", b"{x"))
-    chunk = {"v": 1, "type": "speech_chunk", "turn_id": 1, "sample_rate": 16000, "index": 0, "final": False,
+    chunk = {"v": p.PROTOCOL_VERSION, "type": "speech_chunk", "turn_id": 1, "sample_rate": 16000, "index": 0, "final": False,
              "audio": {"blob": 0, "dtype": "<f4", "length": 3}, "blobs": [8]}
     with pytest.raises(p.ProtocolError, match="3 floats has 8 bytes"):
         p.decode(_frame(chunk, b"\0" * 8))
     chunk["audio"] = {"blob": 0, "dtype": "<f8", "length": 1}
     with pytest.raises(p.ProtocolError, match="array reference"):
         p.decode(_frame(chunk, b"\0" * 8))
+    upload = {"v": p.PROTOCOL_VERSION, "type": "file_data", "name": "x.png", "data": {"blob": 0, "bytes": 9}, "blobs": [8]}
+    with pytest.raises(p.ProtocolError, match="9 bytes announced, 8 sent"):
+        p.decode(_frame(upload, b"\0" * 8))
 
 
 def test_only_protocol_messages_and_engine_events_can_be_sent() -> None:

@@ -241,3 +241,46 @@ def test_tls_serves_wss_and_the_client_verifies_the_certificate(make_server, tok
     with pytest.raises(Exception, match="cannot reach the server"):
         untrusted.load()
     s.stop()
+
+
+def test_input_and_reply_files_cross_machines_as_bytes(server: ServerProcess, token_file: Path, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from anygpt_desktop.engine.events import SpeechReady
+
+    photo = tmp_path / "my photo.png"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(photo)
+    c = RemoteServerAssistant(server.url, token_file.read_text().strip(),
+                              settings=SimpleNamespace(output_dir=tmp_path / "client-outputs"))
+    c.load()
+    events = list(c.turn(TurnRequest(text="what is in this picture?", images=[photo], output_modality="speech")))
+    assert isinstance(events[-1], TurnDone), events[-1]
+    (saved,) = [e for e in events if isinstance(e, SpeechReady)]
+    # the spoken reply's file came as bytes and lies in this machine's output folder, not at a server path
+    assert saved.path.parent == tmp_path / "client-outputs" and saved.path.stat().st_size > 44
+    server_copy = server.models.parent / "serve-outputs" / saved.path.name
+    assert server_copy.read_bytes() == saved.path.read_bytes()
+    assert "<soim>" in json.dumps(c.history_json())  # the photo reached the model (as image units)
+    c.shutdown()
+
+
+def test_a_request_naming_a_file_of_the_server_is_refused(server: ServerProcess, token_file: Path) -> None:
+    ws = connect(server.url, additional_headers={"Authorization": f"Bearer {token_file.read_text().strip()}"},
+                 open_timeout=WAIT_S).__enter__()
+    assert isinstance(p.decode(ws.recv(timeout=WAIT_S)), p.Hello)
+
+    def failure_of(turn_id: int) -> str:
+        while True:
+            msg = p.decode(ws.recv(timeout=WAIT_S))
+            if isinstance(msg, p.TurnEvent) and msg.turn_id == turn_id and isinstance(msg.event, (TurnFailed, TurnDone)):
+                assert isinstance(msg.event, TurnFailed), msg.event
+                return msg.event.reason
+
+    ws.send(p.encode(p.StartTurn(1, TurnRequest(text="read this", images=[Path("/etc/passwd")]))))
+    assert "was not sent with this turn" in failure_of(1)
+    ws.send(p.encode(p.FileData("../../escape.png", b"x")))
+    ws.send(p.encode(p.StartTurn(2, TurnRequest(text="and this", images=[Path("../../escape.png")]))))
+    assert "unsafe name" in failure_of(2)
+    ws.close()
