@@ -359,3 +359,61 @@ def test_forced_ids_and_beams_with_a_served_llm(fake_vllm: FakeVllm, tiny_models
     failed = list(assistant.turn(TurnRequest(text="hello"), TaskState(), forced_ids=TEXT_IDS))
     assert isinstance(failed[-1], TurnFailed) and "scripted replies" in failed[-1].reason
     assert not any(isinstance(e, Notice) for e in failed)  # said once
+
+
+# -- wiring: settings, environment, command lines -----------------------------------------------------------------------
+
+def test_the_server_comes_from_the_setting_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANYGPT_LLM_URL", raising=False)
+    assert AssistantSettings().served_llm_url() is None
+    monkeypatch.setenv("ANYGPT_LLM_URL", "http://env:8000/v1")
+    assert AssistantSettings().served_llm_url() == "http://env:8000/v1"
+    assert AssistantSettings(llm_url="http://set:8000/v1").served_llm_url() == "http://set:8000/v1"
+
+
+def test_the_command_lines_take_llm_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    from anygpt_desktop.cli import build_parser
+    from anygpt_desktop.engine.cli_runners import _assistant
+    from anygpt_desktop.serve.cli import use_llm_server
+
+    parser = build_parser()
+    args = parser.parse_args(["serve", "--token-file", "t", "--llm-url", "http://gpu:8000/v1", "--llm-model", "chat"])
+    assistant = Assistant("models")
+    use_llm_server(assistant, args)
+    assert (assistant.settings.llm_url, assistant.settings.llm_model) == ("http://gpu:8000/v1", "chat")
+    chat = _assistant(parser.parse_args(["chat", "--models", "m", "--llm-url", "http://gpu:8000/v1",
+                                         "--llm-api-key", "k"]))
+    assert (chat.settings.llm_url, chat.settings.llm_api_key) == ("http://gpu:8000/v1", "k")
+    gui = parser.parse_args(["--self-test", "--llm-url", "http://gpu:8000/v1", "--llm-api-key", "k"])
+    from anygpt_desktop.app.engines import use_llm_server_args
+
+    monkeypatch.setenv("ANYGPT_LLM_URL", "")  # restored (removed) after the test
+    monkeypatch.setenv("ANYGPT_LLM_API_KEY", "")
+    use_llm_server_args(gui)  # the engine process inherits the environment
+    import os
+
+    assert (os.environ["ANYGPT_LLM_URL"], os.environ["ANYGPT_LLM_API_KEY"]) == ("http://gpu:8000/v1", "k")
+
+
+@pytest.mark.slow
+def test_the_chat_cli_answers_through_the_server(fake_vllm: FakeVllm, tiny_models: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from anygpt_desktop.protocol.text_tokenizer import AnyGPTTokenizer
+
+    tokenizer = AnyGPTTokenizer.from_folder(tiny_models / "AnyGPT-chat")
+    fake_vllm.chunks = [[i] for i in tokenizer.encode("Paris.", add_bos=False)] + [[END_OF_MMGPT_ID]]
+    root = str(Path(__file__).resolve().parents[2])  # this checkout's package, whatever is installed
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ANYGPT_LLM_API_KEY": "k",
+           "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "anygpt_desktop", "chat", "--models", str(tiny_models), "--output-dir",
+         str(tmp_path / "out"), "--llm-url", fake_vllm.url, "--llm-model", "AnyGPT-chat"],
+        input="What is the capital of France?\nquit\n", capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Paris." in proc.stdout
+    assert fake_vllm.requests[-1][1]["Authorization"] == "Bearer k"  # the key from the environment
