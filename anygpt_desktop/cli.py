@@ -98,6 +98,17 @@ def apply_demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
     args.models = str(ensure_demo_kit(demo_models_dir()))
 
 
+def add_llm_server_arguments(parser: argparse.ArgumentParser, model: bool = True) -> None:
+    """``--llm-url`` and its companions: the engine's LLM on a vLLM server (engine.vllm_client)."""
+    parser.add_argument("--llm-url", default=None, metavar="URL",
+                        help="the LLM on a vLLM server (OpenAI-compatible, e.g. http://127.0.0.1:8000/v1; see docs/serve.md); the speech, image and music models still run here")
+    parser.add_argument("--llm-api-key", default=None, metavar="KEY",
+                        help="bearer token of that server (default: $ANYGPT_LLM_API_KEY)")
+    if model:
+        parser.add_argument("--llm-model", default=None, metavar="NAME",
+                            help="the served model's name (default: the first one the server lists)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anygpt-desktop", description="AnyGPT Desktop voice assistant")
     parser.add_argument("--models", help="models folder (default: $ANYGPT_MODELS_DIR or the user data folder)")
@@ -108,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "server (remote; implied by --engine-url)")
     parser.add_argument("--engine-url", default=None, help="use the engine of an `anygpt-desktop serve` server (ws:// or wss://)")
     parser.add_argument("--engine-token-file", default=None, help="the file holding that server's bearer token")
+    add_llm_server_arguments(parser, model=False)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.set_defaults(func=_lazy("anygpt_desktop.app.main:run_gui"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -160,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="decode step: compiled (static KV cache + torch.compile; the default on CUDA) or eager")
         runner.add_argument("--beams", type=int, default=1, help="text replies: beam sampling as the reference (5); no streaming")
         runner.add_argument("--max-tokens", type=int, default=None, help="cap every reply at this many tokens (text and units)")
+        add_llm_server_arguments(runner)
         runner.set_defaults(func=_lazy(target))
 
     serve = sub.add_parser("serve", help="serve the engine to desktop apps on other machines (WebSocket)")

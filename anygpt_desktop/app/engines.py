@@ -77,6 +77,17 @@ def engine_factory(models_dir: Path | None, *, demo: bool, device: str | None, e
     return make
 
 
+def use_llm_server_args(args: argparse.Namespace) -> None:
+    """``--llm-url``/``--llm-api-key``: the engine's LLM on a vLLM server. Handed to the engine through the
+    environment (``$ANYGPT_LLM_URL``, ``$ANYGPT_LLM_API_KEY``), which the engine process inherits; the key is never
+    stored in the settings file."""
+    url, key = getattr(args, "llm_url", None), getattr(args, "llm_api_key", None)
+    if url:
+        os.environ["ANYGPT_LLM_URL"] = url
+    if key:
+        os.environ["ANYGPT_LLM_API_KEY"] = key
+
+
 def choose_models_dir(args: argparse.Namespace, setting: str | None) -> Path:
     if getattr(args, "demo", False):
         return demo_models_dir()

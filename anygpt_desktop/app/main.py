@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 
-from anygpt_desktop.app.engines import choose_models_dir, engine_factory, remote_engine_choice
+from anygpt_desktop.app.engines import choose_models_dir, engine_factory, remote_engine_choice, use_llm_server_args
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ def run_gui(args: argparse.Namespace) -> int:
     if problem:
         logger.error("%s", problem)
         return 1
+    use_llm_server_args(args)
     if getattr(args, "self_test", False):
         from anygpt_desktop.app.self_test import run_self_test
 
@@ -49,6 +50,8 @@ def run_gui(args: argparse.Namespace) -> int:
     app.setApplicationName("AnyGPT Desktop")
     app.setDesktopFileName("anygpt-desktop")
     settings = AppSettings()
+    if getattr(args, "llm_url", None):
+        settings.overrides["llm_url"] = args.llm_url  # the command line wins over the stored setting
     models_dir = choose_models_dir(args, settings.get("models_dir") or None)
     device = settings.get("device") or None
     try:

@@ -150,6 +150,8 @@ def run_self_test(args: argparse.Namespace) -> int:
         report("models", True, f"{'demo kit' if demo else 'models'} in {models_dir} loaded in {time.perf_counter() - start:.1f} s")
         pid = getattr(client.worker.assistant, "pid", None)
         lines.append(f"      engine: {f'a separate process (pid {pid})' if pid else 'inside this process'}")
+        if os.environ.get("ANYGPT_LLM_URL"):
+            lines.append(f"      LLM: on the vLLM server at {os.environ['ANYGPT_LLM_URL']}")
         start = time.perf_counter()
         client.submit(TurnRequest(speech=utterance, output_modality="speech"))
         _wait(app, lambda: "done" in state or "failed" in state, TURN_TIMEOUT_S)

@@ -79,12 +79,13 @@ DEFAULTS: dict[str, Any] = {
     "engine": "",  # empty: the engine process here; "remote": an `anygpt-desktop serve` server
     "engine_url": "",  # ws://host:port or wss://host:port of that server
     "engine_token_file": "",  # a file holding its bearer token
+    "llm_url": "",  # the LLM on a vLLM server (http://host:8000/v1); empty: $ANYGPT_LLM_URL, else loaded here
     **decode_field_defaults(("text_beams",)),  # >1: beam sampling for text-only replies (not streamed)
     **DECODE_LIMIT_DEFAULTS,
     **REFERENCE_SAMPLING,
 }
 
-RELOAD_KEYS = ("device", "precision", "decode_mode")
+RELOAD_KEYS = ("device", "precision", "decode_mode", "llm_url")
 MIC_KEYS = ("input_device", "vad_aggressiveness", "vad_end_silence_ms", "pre_roll_ms")
 APPLIES = {
     "model": "after reloading the models (Models → Reload models, Ctrl+R)",
@@ -106,8 +107,11 @@ class AppSettings:
         self.path = path or settings_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._qs = QSettings(str(self.path), QSettings.Format.IniFormat)
+        self.overrides: dict[str, Any] = {}  # this session's command-line values (e.g. --llm-url); never stored
 
     def get(self, key: str) -> Any:
+        if key in self.overrides:
+            return self.overrides[key]
         default = DEFAULTS[key]
         value = self._qs.value(key, default)
         if isinstance(default, (int, float)) and not isinstance(default, bool):
@@ -179,6 +183,7 @@ def assistant_settings(values: dict[str, Any]) -> AssistantSettings:
         output_dir=Path(values["output_folder"]) if values["output_folder"] else None,
         default_voice=Path(values["default_voice"]) if values["default_voice"] else None,
         decode=decode_settings(values),
+        llm_url=str(values.get("llm_url") or "").strip() or None,
     )
 
 

@@ -35,7 +35,7 @@ from anygpt_desktop.engine.events import (
     TurnDone,
     TurnFailed,
 )
-from anygpt_desktop.engine.llm import LoadedLLM, ModelLoadError, load_llm
+from anygpt_desktop.engine.llm import LoadedLLM, ModelLoadError, TokenizerOnlyLLM, load_llm
 from anygpt_desktop.engine.llm_backend import DecodeBackend
 from anygpt_desktop.engine.media import MUSIC_RATE, SPEECH_RATE, MediaModels
 from anygpt_desktop.engine.outputs import unique_path
@@ -59,6 +59,7 @@ from anygpt_desktop.protocol.vocab import (
 )
 
 if TYPE_CHECKING:
+    from anygpt_desktop.engine.vllm_client import VllmDecodeLoop
     from anygpt_desktop.modalities.speech.voice import VoicePrompt
 
 logger = logging.getLogger(__name__)
@@ -73,12 +74,13 @@ class InputError(ValueError):
 def user_facing_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message already says, in the user's terms, what went wrong with an input or a model file."""
     from anygpt_desktop.audio.errors import AudioError
+    from anygpt_desktop.engine.vllm_client import LlmServerError
     from anygpt_desktop.modalities.image.seed_tokenizer import SeedError
     from anygpt_desktop.modalities.image.unclip import UnclipError
     from anygpt_desktop.modalities.music.errors import MusicError
     from anygpt_desktop.modalities.speech.errors import SpeechError
 
-    return (InputError, ModelLoadError, AudioError, SpeechError, MusicError, SeedError, UnclipError, ValueError, OSError)
+    return (InputError, ModelLoadError, LlmServerError, AudioError, SpeechError, MusicError, SeedError, UnclipError, ValueError, OSError)
 
 
 @dataclass
@@ -93,6 +95,15 @@ class AssistantSettings:
     image_idle_release_s: float = 600.0  # image models unused this long are freed at the start of a turn
     reply_budget_tokens: int = 1024  # room kept for the reply when old exchanges must leave the context
     decode: DecodeSettings = field(default_factory=DecodeSettings)
+    llm_url: str | None = None  # the LLM on a vLLM server (http://host:8000/v1); None: $ANYGPT_LLM_URL, else local
+    llm_api_key: str | None = None  # that server's bearer token; None: $ANYGPT_LLM_API_KEY
+    llm_model: str | None = None  # the served model's name; None: the first one the server lists
+
+    def served_llm_url(self) -> str | None:
+        """Where the LLM is served, or None when it runs here (the setting, else ``$ANYGPT_LLM_URL``)."""
+        import os
+
+        return self.llm_url or os.environ.get("ANYGPT_LLM_URL") or None
 
 
 @dataclass
@@ -131,16 +142,22 @@ class Assistant:
             self.settings.device = device
         self.paths = ModelPaths(Path(models_dir))
         self.conversation = Conversation()
-        self.llm: LoadedLLM | None = None
+        self.llm: LoadedLLM | TokenizerOnlyLLM | None = None
         self.media: MediaModels | None = None
-        self._loop: DecodeLoop | None = None
+        self._loop: DecodeLoop | VllmDecodeLoop | None = None
+        self._beam_notice_given = False
         self._turn_count = 0
         self._load_notices: list[str] = []  # said at the next turn (the load has no event stream)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def load(self, state: CancelToken | None = None, llm_folder: Path | None = None) -> None:
-        """Load the LLM (the media models load on first use). Raises :class:`ModelLoadError` with a readable reason."""
+        """Load the LLM (the media models load on first use). Raises :class:`ModelLoadError` with a readable reason.
+        With ``settings.llm_url`` (or ``$ANYGPT_LLM_URL``) the LLM runs on that vLLM server: only its tokenizer loads."""
         state = state or TaskState()
+        url = self.settings.served_llm_url()
+        if url:
+            self._load_served(url, state, llm_folder)
+            return
         state.progress(0.05, "loading the language model")
         self.llm = load_llm(
             llm_folder or self.paths.chat_llm, self.settings.device, self.settings.dtype, self.settings.precision
@@ -149,6 +166,40 @@ class Assistant:
         self._loop = DecodeLoop(self.llm, self._backend(self.llm, state))
         self.media = MediaModels(self.paths.root, self.llm.device, seed=self.settings.seed)
         state.progress(1.0, "ready")
+
+    def _load_served(self, url: str, state: CancelToken, llm_folder: Path | None) -> None:
+        """The LLM on a vLLM server: its tokenizer here, the media models on the local device. The server is asked
+        for its model now; one that does not answer yet (vLLM still loading) is a notice, and each turn asks again."""
+        import os
+
+        from anygpt_desktop.engine.llm import load_llm_tokenizer_only
+        from anygpt_desktop.engine.vllm_client import API_KEY_ENV, LlmServer, LlmServerError, VllmDecodeLoop
+
+        state.progress(0.05, f"connecting to the LLM server at {url}")
+        try:
+            server = LlmServer(url, api_key=self.settings.llm_api_key or os.environ.get(API_KEY_ENV) or None,
+                               model=self.settings.llm_model)
+        except LlmServerError as exc:
+            raise ModelLoadError(str(exc)) from exc
+        self.llm = load_llm_tokenizer_only(llm_folder or self.paths.chat_llm, self.settings.device, url)
+        check(state)
+        self.close_llm_client()
+        loop = VllmDecodeLoop(server, self.llm.vocab_size)
+        try:
+            model, _ = loop.model_info()
+            logger.info("the LLM is served by %s (model %s)", url, model)
+        except LlmServerError as exc:
+            logger.warning("%s", exc)
+            self._load_notices.append(f"{exc}; each turn tries again")
+        self._loop = loop
+        self.media = MediaModels(self.paths.root, self.llm.device, seed=self.settings.seed)
+        state.progress(1.0, "ready")
+
+    def close_llm_client(self) -> None:
+        """Close the connections to the LLM server, if any (a reload makes a new client)."""
+        close = getattr(self._loop, "close", None)
+        if callable(close):
+            close()
 
     def _backend(self, llm: LoadedLLM, state: CancelToken) -> DecodeBackend:
         """The forward pass the decode loop drives: Hugging Face's eager model, or the static-cache step compiled
@@ -334,6 +385,12 @@ class Assistant:
                 yield SpeechChunk(chunk, SPEECH_RATE, chunk_index)
                 chunk_index += 1
 
+        if settings.text_beams > 1 and isinstance(self.llm, TokenizerOnlyLLM):
+            settings = dataclasses.replace(settings, text_beams=1)
+            if not self._beam_notice_given and settings.force_modality is None:
+                self._beam_notice_given = True
+                yield Notice("beam sampling is not available with a vLLM server: text replies are sampled once "
+                             "(and streamed)")
         for token in self._loop.run(job.prompt_ids, settings, state, job.strategy()):
             out.ids.append(token)
             yield from handle(parser.feed(token))

@@ -121,6 +121,9 @@ def _assistant(args: argparse.Namespace) -> Assistant:
         decode_mode=getattr(args, "decode", None),
         seed=getattr(args, "seed", None),
         output_dir=Path(args.output_dir) if getattr(args, "output_dir", None) else None,
+        llm_url=getattr(args, "llm_url", None),
+        llm_api_key=getattr(args, "llm_api_key", None),
+        llm_model=getattr(args, "llm_model", None),
     )
     settings.decode.text_beams = max(1, int(getattr(args, "beams", 1) or 1))
     cap = getattr(args, "max_tokens", None)

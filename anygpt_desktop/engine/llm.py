@@ -54,6 +54,37 @@ class LoadedLLM:
         return self.tokenizer.vocab.size
 
 
+@dataclass
+class TokenizerOnlyLLM:
+    """The LLM's local side when the model itself runs on a vLLM server (``--llm-url``): its tokenizer, and the device
+    the media models use. No weights are loaded; ``model`` is None."""
+
+    tokenizer: AnyGPTTokenizer
+    device: torch.device
+    folder: Path
+    url: str
+    model: None = None
+    precision: str = "remote"
+    dtype: str = "LLM on a vLLM server"  # what the status bar shows beside the device
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab.size
+
+
+def load_llm_tokenizer_only(folder: Path | str, device: str | None, url: str) -> TokenizerOnlyLLM:
+    """The chat LLM folder's tokenizer (checked against the id layout) without its weights, for a served LLM."""
+    folder = Path(folder)
+    try:
+        tokenizer = AnyGPTTokenizer.from_folder(folder)
+    except (VocabularyError, FileNotFoundError, ValueError) as exc:
+        raise ModelLoadError(
+            f"the LLM runs on the server {url}, but its tokenizer is needed here too: the tokenizer files in {folder} "
+            f"are not usable ({exc}); download the chat model's tokenizer in the model manager"
+        ) from exc
+    return TokenizerOnlyLLM(tokenizer, pick_device(device), folder, url)
+
+
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16", "int8", "int4")
 _FLOAT_PRECISION = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 _DTYPE_PRECISION = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}

@@ -29,7 +29,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-message-mb", type=float, default=16.0, help="largest request accepted (MiB)")
     parser.add_argument("--idle-timeout", type=float, default=300.0, help="close a session silent this long (s)")
     parser.add_argument("--open-timeout", type=float, default=10.0, help="the handshake must finish within (s)")
+    from anygpt_desktop.cli import add_llm_server_arguments
+
+    add_llm_server_arguments(parser)
     parser.add_argument("--assistant-factory", default=DEFAULT_FACTORY, help=argparse.SUPPRESS)  # tests: module:function
+
+
+def use_llm_server(assistant: object, args: argparse.Namespace) -> None:
+    """``--llm-url`` (and key, model name) into the assistant's settings: its LLM then runs on that vLLM server."""
+    settings = getattr(assistant, "settings", None)
+    for name in ("llm_url", "llm_api_key", "llm_model"):
+        value = getattr(args, name, None)
+        if value and settings is not None:
+            setattr(settings, name, value)
+    if getattr(args, "llm_url", None):
+        logger.info("the LLM runs on the vLLM server at %s", args.llm_url)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -51,6 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     models_dir = resolve_models_dir(getattr(args, "models", None), None)
     logger.info("loading the models from %s", models_dir)
     assistant = load_target(args.assistant_factory)(str(models_dir), args.device)
+    use_llm_server(assistant, args)
     try:
         assistant.load()
     except Exception as exc:  # the operator's terms

@@ -189,3 +189,13 @@ def test_precision_settings_reach_the_loader_and_old_values_still_mean_the_same(
         assert assistant_settings({**DEFAULTS, "precision": legacy}).precision == now
     chosen = assistant_settings({**DEFAULTS, "precision": "int8", "decode_mode": "compiled"})
     assert (chosen.precision, chosen.decode_mode) == ("int8", "compiled")
+
+
+def test_the_llm_server_setting_reaches_the_engine_and_the_command_line_wins(tmp_path: Path) -> None:
+    assert assistant_settings(DEFAULTS).llm_url is None  # loaded here (unless $ANYGPT_LLM_URL says otherwise)
+    assert assistant_settings({**DEFAULTS, "llm_url": " http://gpu:8000/v1 "}).llm_url == "http://gpu:8000/v1"
+    stored = AppSettings(tmp_path / "settings.ini")
+    stored.set("llm_url", "http://stored:8000/v1")
+    stored.overrides["llm_url"] = "http://flag:8000/v1"  # run_gui's --llm-url
+    assert assistant_settings(stored.values()).llm_url == "http://flag:8000/v1"
+    assert AppSettings(tmp_path / "settings.ini").get("llm_url") == "http://stored:8000/v1"  # the flag is not stored
