@@ -42,7 +42,8 @@ def read_engine_token(path: str | Path) -> str:
 
 
 def engine_url_problem(url: str) -> str:
-    """What is wrong with a server address (``ws://host:port`` or ``wss://host:port``), in words; "" when it is usable."""
+    """What is wrong with a server address (``ws://host:port`` or ``wss://host:port``; behind a reverse proxy
+    ``wss://host/path`` on the standard port), in words; "" when it is usable."""
     url = url.strip()
     if not url:
         return "Enter the server's address, like wss://gpu.example.org:8765."
@@ -56,7 +57,7 @@ def engine_url_problem(url: str) -> str:
         return f"The server address must start with ws:// or wss://{given}."
     if not parts.hostname:
         return f"The server address {url} has no host name (the server's name or IP address)."
-    if port is None:
+    if port is None and parts.path.strip("/") == "":  # a reverse proxy's path (wss://host/anygpt) uses 443 or 80
         return f"The server address {url} needs a port, like {parts.scheme}://{parts.hostname}:8765."
     if port == 0:
         return f"The port in the server address {url} must be a number from 1 to 65535."
@@ -73,6 +74,7 @@ def server_address(url: str) -> str:
     if not host:
         return url
     host = f"[{host}]" if ":" in host else host
+    port = port or {"wss": 443, "ws": 80}.get(parts.scheme)
     return f"{host}:{port}" if port else host
 
 

@@ -52,6 +52,7 @@ def test_the_text_names_the_server_and_nothing_is_shown_for_this_computer() -> N
     ("gpu.example.org:8765", "must start with ws:// or wss://, like wss://gpu.example.org:8765"),
     ("https://gpu.example.org:8765", "must start with ws:// or wss://, not https://"),
     ("wss://gpu.example.org", "needs a port, like wss://gpu.example.org:8765"),
+    ("ws://gpu.example.org/", "needs a port"),
     ("ws://:8765", "has no host name"),
     ("wss://gpu:99999", "a number from 1 to 65535"),
     ("wss://gpu:port", "a number from 1 to 65535"),
@@ -62,9 +63,11 @@ def test_a_bad_server_address_is_explained(url: str, words: str) -> None:
 
 
 def test_good_server_addresses_and_what_the_status_bar_calls_them() -> None:
-    for url in ("ws://127.0.0.1:8765", "wss://gpu.example.org:443/anygpt", "ws://[::1]:9000"):
+    for url in ("ws://127.0.0.1:8765", "wss://gpu.example.org:443/anygpt", "ws://[::1]:9000",
+                "wss://gpu.example.org/anygpt"):  # the README's reverse proxy: a path on the standard port
         assert engine_url_problem(url) == "", url
     assert server_address("wss://gpu.example.org:443/anygpt") == "gpu.example.org:443"
+    assert server_address("wss://gpu.example.org/anygpt") == "gpu.example.org:443"
     assert server_address("ws://[::1]:9000") == "[::1]:9000"
 
 
