@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 
-from anygpt_desktop.app.engines import choose_models_dir, engine_factory, remote_engine_choice, use_llm_server_args
+from anygpt_desktop.app.engines import EngineChoice, choose_models_dir, engine_factory, use_llm_server_args
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +59,8 @@ def run_gui(args: argparse.Namespace) -> int:
     except HistoryError as exc:
         logger.error("%s", exc)
         return 1
-    engine, url, token_file = remote_engine_choice(args, settings)
     window = MainWindow(
-        engine_factory(models_dir, demo=args.demo, device=device, engine=engine, url=url, token_file=token_file),
+        EngineChoice(models_dir, demo=args.demo, settings=settings, args=args),  # reads Settings › Engine at each load
         history=history,
         settings=settings,
         models_dir=models_dir,

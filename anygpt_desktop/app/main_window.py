@@ -32,7 +32,7 @@ from anygpt_desktop.app.mic import MicController
 from anygpt_desktop.app.model_source import ModelSource
 from anygpt_desktop.app.models_banner import ModelsBanner, models_missing
 from anygpt_desktop.app.notices import NoticeArea
-from anygpt_desktop.app.settings import MIC_KEYS, RELOAD_KEYS, AppSettings, Theme, with_demo_limits
+from anygpt_desktop.app.settings import MIC_KEYS, AppSettings, Theme, reload_note, with_demo_limits
 from anygpt_desktop.app.sidebar import Sidebar, conversation_matches
 from anygpt_desktop.app.status_area import StatusArea
 from anygpt_desktop.app.stored_turns import add_stored_turn
@@ -145,7 +145,7 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 1), splitter.setStretchFactor(1, 4)  # the list shrinks too at the minimum size
         splitter.setSizes([230, 870])
         self.setCentralWidget(splitter)
-        self.status = StatusArea(self.statusBar(), self)
+        self.status = StatusArea(self.statusBar(), self, self.models.server_address)
         self.device_label = self.status.device_label
 
     def _connect(self) -> None:
@@ -202,6 +202,7 @@ class MainWindow(QMainWindow):
 
     def _render(self, event: ev.SessionEvent) -> None:
         self._renderers[type(event)](event)
+        self.status.follow(event)  # the engine server's connection, when the models run on a server
         if isinstance(event, REORDER_EVENTS):
             self.focus_order.schedule()  # new turns, rows or chips join the tab order in place
 
@@ -405,7 +406,7 @@ class MainWindow(QMainWindow):
     def open_settings(self, tab: str = "") -> None:
         from anygpt_desktop.app.settings_dialog import SettingsDialog
 
-        self.settings_dialog = SettingsDialog(self.settings, self)
+        self.settings_dialog = SettingsDialog(self.settings, self, engine_override=self.models.command_line_engine())
         if tab:
             self.settings_dialog.show_tab(tab)
         self.settings_dialog.sig_settings_applied.connect(self.apply_settings)
@@ -422,9 +423,8 @@ class MainWindow(QMainWindow):
         self.session.configure(self._engine_values())
         if any(k in MIC_KEYS or k == "output_device" for k in changed):
             self.voice.apply_settings()
-        if any(k in RELOAD_KEYS for k in changed) and self.model_state is not ModelState.LOADING:
-            self.banner.show_text("The device or precision changed: it applies after reloading the models "
-                             "(Models → Reload models, Ctrl+R).")
+        if (note := reload_note(changed)) and self.model_state is not ModelState.LOADING:
+            self.banner.show_text(note)
         self.notices.show_info("Settings saved.", 4.0)
 
     def open_model_manager(self) -> None:

@@ -1,7 +1,9 @@
 """Which models the window runs and the actions that change them: the model manager, the demo kit, another folder.
 
 The engine's worker calls :meth:`ModelSource.make` for every load, so switching to the demo or to another folder is
-one :meth:`use` followed by a reload, without restarting the app.
+one :meth:`use` followed by a reload, without restarting the app. The app's factory is an
+:class:`~anygpt_desktop.app.engines.EngineChoice`: it reads the engine (this computer or a server) from the settings at
+every load.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog
 
-from anygpt_desktop.app.engines import demo_models_dir, engine_factory
+from anygpt_desktop.app.engines import EngineChoice, demo_models_dir, engine_factory
 from anygpt_desktop.app.worker import AssistantFactory
 
 if TYPE_CHECKING:
@@ -33,9 +35,22 @@ class ModelSource(QObject):
         """Load the models of ``folder`` (the tiny demo kit, written on first use, when ``demo``)."""
         w = self.window
         w.models_dir, w.demo = Path(folder), demo
-        self.factory = engine_factory(Path(folder), demo=demo, device=w.settings.get("device") or None)
+        if isinstance(self.factory, EngineChoice):  # the command line's engine choice stays
+            self.factory = self.factory.using(Path(folder), demo, build=engine_factory)
+        else:
+            self.factory = EngineChoice(Path(folder), demo=demo, settings=w.settings, build=engine_factory)
         w.setWindowTitle("AnyGPT Desktop" + (" — demo (tiny random models)" if demo else ""))
         w.session.reload_models()
+
+    def server_address(self) -> str:
+        """``host:port`` of the server the next load connects to; "" when the engine runs on this computer."""
+        address = getattr(self.factory, "server_address", None)
+        return address() if callable(address) else ""
+
+    def command_line_engine(self) -> str:
+        """The command-line option that chose the engine over Settings › Engine, or ""."""
+        option = getattr(self.factory, "command_line", None)
+        return option() if callable(option) else ""
 
     def try_demo(self) -> None:
         self.use(demo_models_dir(), demo=True)

@@ -86,6 +86,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 RELOAD_KEYS = ("device", "precision", "decode_mode", "llm_url")
+ENGINE_KEYS = ("engine", "engine_url", "engine_token_file")
 MIC_KEYS = ("input_device", "vad_aggressiveness", "vad_end_silence_ms", "pre_roll_ms")
 APPLIES = {
     "model": "after reloading the models (Models → Reload models, Ctrl+R)",
@@ -94,6 +95,16 @@ APPLIES = {
     "devices": "at once",
     "files": "from the next turn",
 }
+
+
+def reload_note(changed: Sequence[str]) -> str:
+    """What the banner says when changed settings apply only after reloading the models ("" when none does)."""
+    what = [name for keys, name in ((RELOAD_KEYS, "the device or precision"), (ENGINE_KEYS, "the engine"))
+            if any(k in keys for k in changed)]
+    if not what:
+        return ""
+    return (f"{' and '.join(what).capitalize()} changed: {'they apply' if len(what) > 1 else 'it applies'} "
+            f"{APPLIES['model']}.")
 
 
 def settings_path() -> Path:

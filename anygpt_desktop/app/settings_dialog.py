@@ -1,4 +1,5 @@
-"""The Settings dialog: model device and precision, decoding, speech, sound devices, files.
+"""The Settings dialog: model device and precision, decoding, speech, sound devices, files, engine (this computer or
+a server; :mod:`~anygpt_desktop.app.engine_page`).
 
 It edits a copy of the values and writes them through :class:`AppSettings` only on OK/Apply (after checking them);
 ``sig_settings_applied`` carries the keys that changed, and the window applies them (each tab says when they take
@@ -42,8 +43,11 @@ from anygpt_desktop.app.settings import (
     AppSettings,
     sampling_key,
 )
+from anygpt_desktop.app.engine_page import EnginePage
+from anygpt_desktop.app.engines import engine_settings_problem
 from anygpt_desktop.app.focus_order import chain
 from anygpt_desktop.app.widgets import name_buttons
+from anygpt_desktop.app.widgets import note as _note
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +58,11 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
 
 class SettingsError(ValueError):
-    """A value in the dialog that cannot be used; the message says which and why."""
+    """A value in the dialog that cannot be used; the message says which and why (``tab``: where it is)."""
+
+    def __init__(self, message: str, tab: str = "") -> None:
+        super().__init__(message)
+        self.tab = tab
 
 
 def audio_device_names(direction: str) -> tuple[list[str], str]:
@@ -71,17 +79,12 @@ def audio_device_names(direction: str) -> tuple[list[str], str]:
         return [], f"The sound devices could not be listed: {exc}"
 
 
-def _note(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setObjectName("turn_meta")
-    label.setWordWrap(True)
-    return label
-
-
 class SettingsDialog(QDialog):
     sig_settings_applied = Signal(list)  # the keys that changed
 
-    def __init__(self, settings: AppSettings, parent: QWidget | None = None, device_lister: Any = audio_device_names) -> None:
+    def __init__(self, settings: AppSettings, parent: QWidget | None = None, device_lister: Any = audio_device_names,
+                 engine_override: str = "") -> None:
+        """``engine_override``: the command-line option that chose this session's engine ("" if none)."""
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setAccessibleName("Settings")
@@ -93,6 +96,8 @@ class SettingsDialog(QDialog):
         self.tabs.addTab(self._speech_tab(), "&Speech")
         self.tabs.addTab(self._devices_tab(), "De&vices")
         self.tabs.addTab(self._files_tab(), "&Files")
+        self.engine_page = EnginePage(engine_override)
+        self.tabs.addTab(self.engine_page, "&Engine")
         self.error_label = QLabel()
         self.error_label.setObjectName("banner")
         self.error_label.setWordWrap(True)
@@ -117,7 +122,7 @@ class SettingsDialog(QDialog):
         self.load(settings.values())
         self.resize(640, 460)
 
-    TAB_NAMES = ("model", "decoding", "speech", "devices", "files")
+    TAB_NAMES = ("model", "decoding", "speech", "devices", "files", "engine")
 
     def show_tab(self, name: str) -> None:
         """Open on one tab ("devices" for a microphone or speaker problem)."""
@@ -314,6 +319,7 @@ class SettingsDialog(QDialog):
         self._fill_devices(values["input_device"], values["output_device"])
         self.default_voice.setText(values["default_voice"])
         self.output_folder.setText(values["output_folder"])
+        self.engine_page.load(values)
 
     def values(self) -> dict[str, Any]:
         """What the dialog shows now, as settings values (not checked)."""
@@ -333,6 +339,7 @@ class SettingsDialog(QDialog):
         for key, w in self.limits.items():
             out[key] = w.value()
         out["text_beams"] = self.text_beams.value()
+        out.update(self.engine_page.values())
         return out
 
     def restore_reference_decoding(self) -> None:
@@ -360,6 +367,8 @@ class SettingsDialog(QDialog):
                 path.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise SettingsError(f"The output folder {folder} cannot be created: {exc.strerror or exc}.") from exc
+        if problem := engine_settings_problem(values):
+            raise SettingsError(problem, "engine")
 
     def apply(self) -> bool:
         """Check and store the values; emits ``sig_settings_applied`` with the changed keys. False if a value is bad."""
@@ -367,6 +376,8 @@ class SettingsDialog(QDialog):
         try:
             self.check(values)
         except SettingsError as exc:
+            if exc.tab:
+                self.show_tab(exc.tab)
             self.error_label.setText(str(exc))
             self.error_label.setVisible(True)
             return False

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QPushButton
+from PySide6.QtWidgets import QAbstractButton, QDialogButtonBox, QLabel, QPushButton
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
@@ -55,3 +55,11 @@ def name_buttons(box: QDialogButtonBox) -> None:
     for b in box.buttons():
         if not b.accessibleName():
             b.setAccessibleName(b.text().replace("&&", "\0").replace("&", "").replace("\0", "&"))
+
+
+def note(text: str) -> QLabel:
+    """A wrapped explanation in the muted style of a turn's details."""
+    label = QLabel(text)
+    label.setObjectName("turn_meta")
+    label.setWordWrap(True)
+    return label

@@ -351,20 +351,22 @@ class ChatSession:
             if not e.cancelled:
                 self._emit(ev.StatusMessage(f"The reply failed: {e.reason}", error=True,
                                             action="restart_engine" if e.engine_lost else ""))
-            self._finish(tid, p, {}, failed=True, cancelled=e.cancelled, reason=e.reason)
+            self._finish(tid, p, {}, failed=True, cancelled=e.cancelled, reason=e.reason, engine_lost=e.engine_lost)
 
     def _end_speech(self, tid: int, p: _Pending) -> None:
         if not p.speech_ended and p.speech_chunks:
             p.speech_ended = True
             self._emit(ev.SpeechEnded(tid))
 
-    def _finish(self, tid: int, p: _Pending, timings: dict[str, float], *, failed: bool, cancelled: bool, reason: str) -> None:
+    def _finish(self, tid: int, p: _Pending, timings: dict[str, float], *, failed: bool, cancelled: bool, reason: str,
+                engine_lost: bool = False) -> None:
         self._end_speech(tid, p)
         del self._pending[tid]
         seconds = sum(len(c) for c in p.speech_chunks) / p.speech_rate if p.speech_chunks else 0.0
         if p.speech_chunks and p.speech_path is None:
             p.speech_path = save_wav(self.tmp_dir / f"reply-{tid}.wav", np.concatenate(p.speech_chunks), p.speech_rate)
-        self._emit(ev.TurnEnded(tid, p.reply, p.transcript, timings, p.speech_path, seconds, failed, cancelled, reason))
+        self._emit(ev.TurnEnded(tid, p.reply, p.transcript, timings, p.speech_path, seconds, failed, cancelled, reason,
+                                engine_lost))
         if not self._pending:
             self._emit(ev.BusyChanged(False))
         self._store(p, timings, interrupted=failed)

@@ -127,7 +127,8 @@ class MusicAdded:
 
 @dataclass(frozen=True)
 class TurnEnded:
-    """The reply is complete (``failed``/``cancelled`` say otherwise); ``speech_path`` holds its spoken reply."""
+    """The reply is complete (``failed``/``cancelled`` say otherwise; ``engine_lost``: the engine died or the server
+    connection broke); ``speech_path`` holds its spoken reply."""
 
     turn_id: int
     reply_text: str
@@ -138,6 +139,7 @@ class TurnEnded:
     failed: bool = False
     cancelled: bool = False
     reason: str = ""
+    engine_lost: bool = False
 
 
 @dataclass(frozen=True)

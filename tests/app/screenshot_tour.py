@@ -87,7 +87,7 @@ def main(out: Path, report_path: Path) -> int:
     hold = threading.Event()
     assistants: list[FakeAssistant] = []
 
-    def demo_factory(folder: Path, *, demo: bool, device: Any) -> Any:
+    def demo_factory(folder: Path, *, demo: bool, device: Any, **_: Any) -> Any:
         def make() -> FakeAssistant:
             a = FakeAssistant(folder, out_dir=tmp, hold=hold, hold_after=3)
             assistants.append(a)

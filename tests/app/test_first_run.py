@@ -41,7 +41,7 @@ def test_no_models_shows_a_banner_with_buttons_and_the_demo_loads_in_place(qtbot
 
     used: list[tuple[Path, bool]] = []
 
-    def fake_factory(folder: Path, *, demo: bool, device: Any) -> Any:
+    def fake_factory(folder: Path, *, demo: bool, device: Any, **_: Any) -> Any:
         used.append((folder, demo))
         return lambda: FakeAssistant(folder, out_dir=tmp_path)
 

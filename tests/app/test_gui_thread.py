@@ -92,6 +92,7 @@ def test_every_cross_thread_signal_runs_its_slots_in_the_gui_thread(qtbot, open_
         (engine, "sig_music_ready", (tid, str(wav), 0.1)),
         (engine, "sig_notice_posted", (tid, "The default voice recording could not be used.")),
         (engine, "sig_turn_finished", (tid, TurnDone("You more", "you asked", {"total": 0.1}))),
+        (engine, "sig_engine_lost", (tid,)),
         (engine, "sig_turn_failed", (tid, "late failure", False)),
         (engine, "sig_history_saved", (tid, {"turns": []})),
         (player, "sig_playback_started", (f"speech:{tid}",)),

@@ -199,3 +199,59 @@ def test_the_llm_server_setting_reaches_the_engine_and_the_command_line_wins(tmp
     stored.overrides["llm_url"] = "http://flag:8000/v1"  # run_gui's --llm-url
     assert assistant_settings(stored.values()).llm_url == "http://flag:8000/v1"
     assert AppSettings(tmp_path / "settings.ini").get("llm_url") == "http://stored:8000/v1"  # the flag is not stored
+
+
+def test_the_engine_page_stores_a_server_only_with_a_good_url_and_token_file(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dialog, settings, applied = _dialog(qtbot, tmp_path)
+    dialog.show()
+    page = dialog.engine_page
+    assert page.local.isChecked() and not page.server.isEnabled()  # this computer by default
+    assert not page.override_note.isVisible()
+    page.remote.click()
+    assert page.server.isEnabled()
+    page.url.setText("http://gpu.example.org:8765")
+    page.token_file.setText(str(tmp_path / "token"))
+    dialog.show_tab("model")
+    assert not dialog.apply()
+    assert dialog.tabs.currentWidget() is page  # the dialog shows where the problem is
+    assert dialog.error_label.isVisible() and "must start with ws:// or wss://, not http://" in dialog.error_label.text()
+    page.url.setText("wss://gpu.example.org")
+    assert not dialog.apply() and "needs a port" in dialog.error_label.text()
+    page.url.setText("wss://gpu.example.org:8765")
+    assert not dialog.apply() and dialog.error_label.text() == f"The token file {tmp_path / 'token'} does not exist."
+    (tmp_path / "token").write_text("")
+    assert not dialog.apply() and "is empty" in dialog.error_label.text()
+    assert applied == [] and settings.get("engine") == "" and settings.get("engine_url") == ""
+    (tmp_path / "token").write_text("s" * 40 + "\n")
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    assert dialog.result() == dialog.DialogCode.Accepted and not dialog.error_label.isVisible()
+    assert sorted(applied[0]) == ["engine", "engine_token_file", "engine_url"]
+    again = AppSettings(tmp_path / "settings.ini")
+    assert (again.get("engine"), again.get("engine_url"), again.get("engine_token_file")) == (
+        "remote", "wss://gpu.example.org:8765", str(tmp_path / "token"))
+    # back to this computer: the server's address stays filled in for later, unchecked
+    dialog2, settings2, applied2 = _dialog(qtbot, tmp_path)
+    assert dialog2.engine_page.remote.isChecked() and dialog2.engine_page.url.text() == "wss://gpu.example.org:8765"
+    dialog2.engine_page.local.click()
+    (tmp_path / "token").unlink()
+    assert dialog2.apply() and applied2 == [["engine"]] and settings2.get("engine") == ""
+    assert settings2.get("engine_url") == "wss://gpu.example.org:8765"
+
+
+def test_a_local_engine_chosen_elsewhere_is_kept_and_a_command_line_choice_is_said(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings = AppSettings(tmp_path / "settings.ini")
+    settings.set("engine", "inprocess")
+    dialog = SettingsDialog(settings, device_lister=lambda d: ([], ""), engine_override="--engine-url")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.show_tab("engine")
+    assert dialog.engine_page.local.isChecked() and dialog.values()["engine"] == "inprocess"
+    assert dialog.engine_page.override_note.isVisible() and "--engine-url" in dialog.engine_page.override_note.text()
+
+
+def test_a_changed_engine_says_it_applies_after_a_reload() -> None:
+    from anygpt_desktop.app.settings import reload_note
+
+    assert reload_note(["text_temperature"]) == ""
+    assert reload_note(["engine_url"]).startswith("The engine changed: it applies after reloading the models")
+    assert reload_note(["precision", "engine"]).startswith("The device or precision and the engine changed: they apply")
