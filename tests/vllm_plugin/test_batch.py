@@ -3,15 +3,23 @@ exactly what the app's own grammar and sampling transforms give, through adds, r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from anygpt_desktop.engine.vllm_args import DecodeArgsError
 from anygpt_desktop.protocol.vocab import SPAN_IDS
 from anygpt_desktop.vllm_plugin.batch import DecodingBatch
+from recorded import recorded_turns
 from replay import Case, replay_batch
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def recorded_cases(tiny_models: Path) -> list[Case]:
+    return list(recorded_turns(tiny_models))
 
 
 class DirectDriver:

@@ -9,9 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from recorded import recorded_turns
 from replay import Case, save_cases
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def recorded_cases(tiny_models: Path) -> list[Case]:
+    return list(recorded_turns(tiny_models))
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # read at import, before each test's isolation points XDG_CACHE_HOME at a temporary folder: the environment is cached

@@ -1,17 +1,16 @@
-"""Recorded turns of the tiny LLM for the processor's tests (``replay.py`` is shared with vLLM's environment)."""
+"""Recorded turns of the tiny LLM for the processor's tests, made once per test session (``replay.py`` is shared
+with vLLM's environment). Not a conftest.py: ``tests/serve`` imports its own ``conftest`` by that name."""
 
 from __future__ import annotations
 
-import sys
+import functools
 from pathlib import Path
 
-import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from replay import Case
 
 
-@pytest.fixture(scope="session")
-def recorded_cases(tiny_models: Path):  # type: ignore[no-untyped-def]
+@functools.lru_cache(maxsize=1)
+def recorded_turns(tiny_models: Path) -> tuple[Case, ...]:
     """Every span type's turn on the tiny LLM, with the logits each id was chosen from."""
     from anygpt_desktop.engine.assistant import Assistant
     from anygpt_desktop.protocol.prompts import Conversation, interleaved_user_message
@@ -21,4 +20,4 @@ def recorded_cases(tiny_models: Path):  # type: ignore[no-untyped-def]
     assistant.load()
     llm = assistant.llm
     prompt = llm.tokenizer.encode(Conversation().render(interleaved_user_message("play me something")))
-    return record_cases(llm, prompt)
+    return tuple(record_cases(llm, prompt))
