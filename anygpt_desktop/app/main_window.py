@@ -228,7 +228,8 @@ class MainWindow(QMainWindow):
         """A session message where the user looks: errors stay until dismissed, with the action that fixes them."""
         action = {"models": ("Model manager…", self.open_model_manager),
                   "devices": ("Settings › Devices", lambda: self.open_settings("devices")),
-                  "restart_engine": ("Restart engine", self.reload_models)}.get(e.action)
+                  "restart_engine": ("Reconnect" if self.status.address else "Restart engine", self.reload_models),
+                  }.get(e.action)
         self.notices.show_error(e.text, action) if e.error else self.notices.show_info(e.text, e.seconds, action)
 
     def _show_current_conversation(self, e: ev.CurrentConversationChanged) -> None:

@@ -74,6 +74,8 @@ def test_the_status_bar_follows_the_server_connection(qtbot, open_window, tmp_pa
     assert _server_label(window) == ("Server: gpu.example.org:8765 — disconnected",
                                      "Engine server gpu.example.org:8765: disconnected")
     assert "next message reconnects" in window.status.server_label.toolTip()
+    lost = window.notices.notices[-1]  # the notice offers to reconnect at once
+    assert lost.action_button is not None and lost.action_button.text() == "Reconnect"
     window.assistants[-1].fail_turn = None  # the next turn reconnects
     window.assistants[-1].engine_lost = False
     _send(qtbot, window, "again")
