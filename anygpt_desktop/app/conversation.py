@@ -302,8 +302,12 @@ class TurnWidget(QFrame):
             self.text_label.setTextFormat(Qt.TextFormat.RichText)
             self._flush_text()
 
-    def set_state(self, text: str) -> None:
-        self.state_label.setText(text)
+    def set_state(self, text: str, limit: int = 72) -> None:
+        """The reply's state beside its role ("(interrupted)", "(failed: …)"): shortened to ``limit`` characters so a
+        long failure never widens the conversation (the notice and the tooltip carry the whole text)."""
+        short = text if len(text) <= limit else text[: limit - 2].rstrip() + "…" + (")" if text.endswith(")") else "")
+        self.state_label.setText(short)
+        self.state_label.setToolTip(text if short != text else "")
 
     def add_image(self, path: Path) -> ImageThumb:
         self.images.append(path)

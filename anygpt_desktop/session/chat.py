@@ -339,7 +339,7 @@ class ChatSession:
             p.music.append(Path(e.path))
             self._emit(ev.MusicAdded(tid, Path(e.path), e.seconds))
         elif isinstance(e, engine_events.Notice):
-            self._emit(ev.StatusMessage(e.message, 8.0))
+            self._emit(ev.StatusMessage(e.message[:1].upper() + e.message[1:], 8.0))  # a sentence of its own
         elif isinstance(e, engine_events.TurnDone):
             timings = dict(e.timings)
             if p.first_audio is not None:

@@ -30,6 +30,7 @@ def test_an_error_during_a_turn_is_shown_in_a_notice_that_stays(qtbot, open_wind
     assert errors == ["The reply failed: The GPU ran out of memory."]
     assert window.statusBar().currentMessage() == ""  # not (only) in the status bar
     assert "failed" in window.view.turns[-1].state_label.text()
+    assert window.view.turns[-1].state_label.toolTip() == ""  # short: shown whole
     assert window.composer.phase is Phase.IDLE and not window.stop_button.isEnabled()
     notice = window.notices.notices[0]
     notice.dismiss_button.click()
@@ -49,6 +50,9 @@ def test_a_lost_engine_is_offered_a_restart_that_keeps_the_conversation(qtbot, o
         window.send()
     notice = window.notices.notices[-1]
     assert notice.error and "stopped unexpectedly" in notice.label.text()
+    state = window.view.turns[-1].state_label  # a long reason is shortened beside the reply, whole in the tooltip
+    assert len(state.text()) <= 72 and state.text().startswith("(failed: the engine stopped unexpectedly")
+    assert state.toolTip() == "(failed: the engine stopped unexpectedly (SIGKILL); your conversation is kept)"
     assert notice.action_button is not None and notice.action_button.text() == "Restart engine"
     conversation = window.conversation_id
     notice.action_button.click()  # a fresh engine, the models loaded again, the conversation restored into it

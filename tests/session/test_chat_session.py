@@ -110,7 +110,7 @@ def test_send_streams_the_reply_and_stores_the_turn_pair(history, tmp_path: Path
                             "TurnEnded", "BusyChanged", "ConversationListChanged", "TurnStored"]
     ended = seen.of(ev.TurnEnded)[0]
     assert ended.reply_text == "A cat" and not ended.failed and ended.timings == {"total": 0.5}
-    assert seen.of(ev.StatusMessage)[0].text == "the voice file is unusable"
+    assert seen.of(ev.StatusMessage)[0].text == "The voice file is unusable"  # a sentence of its own
     assert seen[-1] == ev.TurnStored(cid) and not session.busy
     user, reply = history.turns(cid)
     assert (user.role, user.text, [m.kind for m in user.media]) == ("user", "what is this", ["image"])
