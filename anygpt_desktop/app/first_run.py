@@ -25,6 +25,7 @@ class FirstRunGuide(QDialog):
 
     sig_download_requested = Signal(str)  # the models folder
     sig_demo_requested = Signal()
+    sig_server_requested = Signal()  # the models run on a team's server (Settings › Engine)
 
     def __init__(self, models_dir: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -64,6 +65,15 @@ class FirstRunGuide(QDialog):
         for b in (self.download_button, self.demo_button, self.later_button):
             buttons.addWidget(b)
         lay.addLayout(buttons)
+        server_row = QHBoxLayout()
+        server_note = QLabel("Or, in a team with an AnyGPT server, use it instead (nothing to download):")
+        server_note.setWordWrap(True)
+        self.server_button = QPushButton("Use a server…")
+        self.server_button.setAccessibleName("Use a team's AnyGPT server instead of downloading (Settings › Engine)")
+        server_row.addWidget(server_note, 1)
+        server_row.addWidget(self.server_button)
+        lay.addLayout(server_row)
+        self.server_button.clicked.connect(self._server)
         self.download_button.clicked.connect(self._download)
         self.demo_button.clicked.connect(self._demo)
         self.later_button.clicked.connect(self.reject)
@@ -96,4 +106,8 @@ class FirstRunGuide(QDialog):
 
     def _demo(self) -> None:
         self.sig_demo_requested.emit()
+        self.accept()
+
+    def _server(self) -> None:
+        self.sig_server_requested.emit()
         self.accept()

@@ -170,6 +170,7 @@ class MainWindow(QMainWindow):
         self.banner.demo_button.clicked.connect(self.models.try_demo)
         self.banner.folder_button.clicked.connect(self.models.choose_folder)
         self.banner.reload_button.clicked.connect(self.reload_models)
+        self.banner.server_button.clicked.connect(self.models.use_server)
         self.modality.currentIndexChanged.connect(lambda _i: self.settings.set("output_modality", self.modality.currentData()))
         self.focus_order = FocusOrder(self, [self.sidebar, self.banner, self.view, self.notices, self.composer, self.status])
         self.notices.sig_changed.connect(self.focus_order.schedule)
@@ -211,7 +212,7 @@ class MainWindow(QMainWindow):
             text = f"Models ready ({e.seconds:.1f} s)" + (" — demo" if self.demo else "")
         elif e.state is ModelState.FAILED:
             text = "Loading cancelled" if e.cancelled else "Models not loaded"
-            self.banner.show_load_failure(e.reason, e.cancelled, self.demo)
+            self.banner.show_load_failure(e.reason, e.cancelled, self.demo, self.status.address)
             self.models.guide_if_first_run(models_missing(e.reason) and not e.cancelled)
         else:
             text = "Loading models…"

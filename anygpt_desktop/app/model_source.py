@@ -73,7 +73,12 @@ class ModelSource(QObject):
         w.guide = FirstRunGuide(w.models_dir or Path.home(), w)
         w.guide.sig_demo_requested.connect(self.try_demo)
         w.guide.sig_download_requested.connect(self.download_into)
+        w.guide.sig_server_requested.connect(self.use_server)
         w.guide.open()
+
+    def use_server(self) -> None:
+        """Settings › Engine, where a team's server is chosen (the reload after it connects)."""
+        self.window.open_settings("engine")
 
     def download_into(self, folder: str) -> None:
         """Download the models into ``folder`` (the model manager shows the progress, then they load)."""

@@ -12,8 +12,12 @@ def models_missing(reason: str) -> bool:
     return any(h in reason.lower() for h in MISSING_HINTS)
 
 
-def banner_text(reason: str, cancelled: bool) -> str:
-    """The banner's sentence for a failed load (the technical reason goes into the tooltip)."""
+def banner_text(reason: str, cancelled: bool, server: str = "") -> str:
+    """The banner's sentence for a failed load (the technical reason goes into the tooltip); ``server``: the
+    ``host:port`` of the engine server the load tried."""
+    if server and not cancelled:
+        return (f"The AnyGPT server {server} could not be used: {reason}. Check its address and token file in "
+                "Settings › Engine, or load again when the server is up.")
     if cancelled:
         return "Loading the models was cancelled. Load them again when you are ready, or try the demo."
     if models_missing(reason):
@@ -44,9 +48,11 @@ class ModelsBanner(QFrame):
         self.demo_button = QPushButton("Try the demo")
         self.folder_button = QPushButton("Choose folder…")
         self.reload_button = QPushButton("Load again")
+        self.server_button = QPushButton("Use a server…")
         for b, name in ((self.download_button, "Download the models in the model manager"),
                         (self.demo_button, "Try the app with tiny random demo models"),
                         (self.folder_button, "Choose the folder that holds the models"),
+                        (self.server_button, "Use a team's AnyGPT server (Settings › Engine)"),
                         (self.reload_button, "Load the models again")):
             b.setAccessibleName(name)
             b.setToolTip(name)
@@ -56,15 +62,19 @@ class ModelsBanner(QFrame):
         self.setVisible(False)
 
     def focus_widgets(self) -> list[QWidget]:
-        return [self.download_button, self.demo_button, self.folder_button, self.reload_button]
+        return [self.download_button, self.demo_button, self.folder_button, self.server_button, self.reload_button]
 
     def text(self) -> str:
         return self.label.text()
 
-    def show_load_failure(self, reason: str, cancelled: bool, demo: bool) -> None:
-        self.label.setText(banner_text(reason, cancelled))
+    def show_load_failure(self, reason: str, cancelled: bool, demo: bool, server: str = "") -> None:
+        """A failed load; ``server``: the engine server it tried (then the local models' buttons are not shown)."""
+        self.label.setText(banner_text(reason, cancelled, server))
         self.label.setToolTip(f"Details: {reason}" if reason else "")
         self.demo_button.setVisible(not demo)
+        for b in (self.download_button, self.folder_button):
+            b.setVisible(not server)
+        self.server_button.setText("Settings › Engine…" if server else "Use a server…")
         self.buttons.setVisible(True)
         self.setVisible(True)
 

@@ -81,6 +81,19 @@ def test_the_first_run_guide_opens_once_and_offers_download_or_demo(qtbot, tmp_p
     window.close()
 
 
+def test_the_first_run_guide_offers_a_teams_server_instead_of_a_download(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    window = _window(qtbot, tmp_path, fail_load="no language model at /x/AnyGPT-chat (config.json missing)")
+    qtbot.waitUntil(lambda: window.model_state == "failed", timeout=60000)
+    guide = window.guide
+    assert guide.server_button.isVisible()
+    guide.server_button.click()  # Settings › Engine opens where the server is chosen
+    assert not guide.isVisible()
+    dialog = window.settings_dialog
+    assert dialog.isVisible() and dialog.tabs.currentWidget() is dialog.engine_page
+    dialog.reject()
+    window.close()
+
+
 def test_the_guide_says_when_the_disk_is_too_small(qtbot, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from anygpt_desktop.app import first_run
 

@@ -85,6 +85,12 @@ def test_the_status_bar_follows_the_server_connection(qtbot, open_window, tmp_pa
     window.reload_models()
     qtbot.waitUntil(lambda: window.model_state == "failed", timeout=10_000)
     assert _server_label(window)[0].endswith("— disconnected")  # type: ignore[index]
+    # the banner speaks of the server, not of model files to download
+    assert window.banner.text().startswith("The AnyGPT server gpu.example.org:8765 could not be used: the server refused")
+    assert not window.banner.download_button.isVisible() and window.banner.server_button.text() == "Settings › Engine…"
+    window.banner.server_button.click()
+    assert window.settings_dialog.tabs.currentWidget() is window.settings_dialog.engine_page
+    window.settings_dialog.reject()
     # back to this computer: the next load runs here and the server's state goes away
     fail_load.clear()
     window.settings.set("engine", "")
