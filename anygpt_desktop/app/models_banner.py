@@ -22,7 +22,8 @@ def banner_text(reason: str, cancelled: bool, server: str = "") -> str:
         return "Loading the models was cancelled. Load them again when you are ready, or try the demo."
     if models_missing(reason):
         return ("AnyGPT needs its models to answer, and they are not on this computer yet. Download them (about 30 GB), "
-                "choose the folder that holds them, or try the demo with tiny random models first.")
+                "choose the folder that holds them, use your team's AnyGPT server, or try the demo with tiny random "
+                "models first.")
     return ("The models could not be loaded. Check them in the model manager (Verify), choose another folder, or try "
             "the demo.")
 
