@@ -52,14 +52,24 @@ class EnginePage(QWidget):
         token_label = QLabel("&Token file:")
         token_label.setBuddy(self.token_file)  # a row of widgets gets no buddy by itself
         form.addRow(token_label, row)
+        self.llm_url = QLineEdit()
+        self.llm_url.setPlaceholderText("empty: here · or http://gpu.example.org:8000/v1")
+        self.llm_url.setAccessibleName("Language model on a vLLM server (empty: on this computer)")
+        self.llm = QWidget()
+        llm_form = QFormLayout(self.llm)
+        llm_form.setContentsMargins(INDENT, 0, 0, 0)
+        llm_label = QLabel("&LLM on a vLLM server:")
+        llm_label.setBuddy(self.llm_url)
+        llm_form.addRow(llm_label, self.llm_url)
         local_note = _note("The models run here, in an engine process of their own (they need the models folder "
-                           "and enough memory).")
+                           "and enough memory). With a vLLM server that runs AnyGPT-chat with the AnyGPT logits "
+                           "processor (see docs/serve.md), only the speech, image and music models run here.")
         server_note = _note("A server runs the models for a team: ask its operator for the URL and the token file. "
                             "Use wss:// for a server on another computer (ws:// sends the token unencrypted).")
         for indented in (local_note, server_note):
             indented.setContentsMargins(INDENT, 0, 0, 0)  # under its choice's caption
         lay = QVBoxLayout(self)
-        for w in (self.local, local_note, self.remote, self.server, server_note):
+        for w in (self.local, local_note, self.llm, self.remote, self.server, server_note):
             lay.addWidget(w)
         lay.addWidget(_note(f"A change of engine applies {APPLIES['model']}."))
         self.override_note = _note(f"This session's engine was chosen on the command line ({override}): a choice made "
@@ -73,6 +83,7 @@ class EnginePage(QWidget):
 
     def _sync(self) -> None:
         self.server.setEnabled(self.remote.isChecked())
+        self.llm.setEnabled(self.local.isChecked())
 
     def _pick_token_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Token file of the engine server",
@@ -86,9 +97,11 @@ class EnginePage(QWidget):
         (self.remote if engine == "remote" else self.local).setChecked(True)
         self.url.setText(values["engine_url"])
         self.token_file.setText(values["engine_token_file"])
+        self.llm_url.setText(values["llm_url"])
         self._sync()
 
     def values(self) -> dict[str, Any]:
         """The page as settings values (the address and token file are kept when "this computer" is chosen)."""
         return {"engine": "remote" if self.remote.isChecked() else self._local_engine,
-                "engine_url": self.url.text().strip(), "engine_token_file": self.token_file.text().strip()}
+                "engine_url": self.url.text().strip(), "engine_token_file": self.token_file.text().strip(),
+                "llm_url": self.llm_url.text().strip()}

@@ -78,10 +78,24 @@ def server_address(url: str) -> str:
     return f"{host}:{port}" if port else host
 
 
-def engine_settings_problem(values: dict[str, Any]) -> str:
-    """What keeps the stored engine choice (``engine``, ``engine_url``, ``engine_token_file``) from working; ""."""
-    if values.get("engine") != "remote":
+def llm_url_problem(url: str) -> str:
+    """What is wrong with a vLLM server's address (``http(s)://host:port/v1``); "" when it is fine or empty."""
+    url = url.strip()
+    if not url:
         return ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return f"The language model server's address must start with http:// or https://, not {url[:40]!r}."
+    if not parts.hostname:
+        return "The language model server's address has no host name."
+    return ""
+
+
+def engine_settings_problem(values: dict[str, Any]) -> str:
+    """What keeps the stored engine choice (``engine``, ``engine_url``, ``engine_token_file``, ``llm_url``) from
+    working; ""."""
+    if values.get("engine") != "remote":
+        return llm_url_problem(str(values.get("llm_url") or ""))
     if problem := engine_url_problem(str(values.get("engine_url") or "")):
         return problem
     token_file = str(values.get("engine_token_file") or "").strip()

@@ -85,8 +85,8 @@ DEFAULTS: dict[str, Any] = {
     **REFERENCE_SAMPLING,
 }
 
-RELOAD_KEYS = ("device", "precision", "decode_mode", "llm_url")
-ENGINE_KEYS = ("engine", "engine_url", "engine_token_file")
+RELOAD_KEYS = ("device", "precision", "decode_mode")
+ENGINE_KEYS = ("engine", "engine_url", "engine_token_file", "llm_url")
 MIC_KEYS = ("input_device", "vad_aggressiveness", "vad_end_silence_ms", "pre_roll_ms")
 APPLIES = {
     "model": "after reloading the models (Models → Reload models, Ctrl+R)",

@@ -255,3 +255,21 @@ def test_a_changed_engine_says_it_applies_after_a_reload() -> None:
     assert reload_note(["text_temperature"]) == ""
     assert reload_note(["engine_url"]).startswith("The engine changed: it applies after reloading the models")
     assert reload_note(["precision", "engine"]).startswith("The device or precision and the engine changed: they apply")
+
+
+def test_the_engine_page_sends_the_language_model_to_a_vllm_server(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from anygpt_desktop.app.settings import reload_note
+
+    dialog, settings, applied = _dialog(qtbot, tmp_path)
+    dialog.show()
+    page = dialog.engine_page
+    assert page.llm.isEnabled() and page.llm_url.text() == ""  # the LLM runs here by default
+    page.llm_url.setText("gpu.example.org:8000/v1")
+    assert not dialog.apply() and dialog.tabs.currentWidget() is page
+    assert "must start with http:// or https://" in dialog.error_label.text()
+    page.llm_url.setText(" http://gpu.example.org:8000/v1 ")
+    assert dialog.apply() and applied == [["llm_url"]]
+    assert AppSettings(tmp_path / "settings.ini").get("llm_url") == "http://gpu.example.org:8000/v1"
+    assert reload_note(applied[0]).startswith("The engine changed")
+    page.remote.click()  # the whole engine on a server: its LLM is the server's business
+    assert not page.llm.isEnabled()
