@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
@@ -126,9 +128,10 @@ class VllmDecodeLoop:
         start = time.perf_counter()
         response = self._post(self._request_body(prompt_ids, settings))
         grammar = OutputGrammar(self.vocab_size, "cpu", settings)
+        watcher = _CloseOnCancel(state, response) if state is not None else None
         try:
             ended = False
-            for ids, usage in self._chunks(response):
+            for ids, usage in self._chunks(response, state):
                 if usage is not None:
                     details = usage.get("prompt_tokens_details") or {}
                     stats.cached_tokens = int(details.get("cached_tokens") or 0)
@@ -146,6 +149,8 @@ class VllmDecodeLoop:
                 if state is not None and state.cancelled():
                     break
         finally:
+            if watcher is not None:
+                watcher.stop()
             response.close()  # before the end of the stream: vLLM aborts the request when its client disconnects
             stats.seconds = time.perf_counter() - start
             stats.computed_tokens = len(prompt_ids) - stats.cached_tokens + stats.new_tokens
@@ -252,8 +257,10 @@ class VllmDecodeLoop:
         raise LlmServerError(f"{where} refused the request (HTTP {response.status_code}): {message}")
 
     # -- the stream --------------------------------------------------------------------------------------------
-    def _chunks(self, response: requests.Response) -> Iterator[tuple[list[int], dict | None]]:
-        """``(token ids, usage or None)`` per server-sent event, until ``data: [DONE]``."""
+    def _chunks(self, response: requests.Response, state: CancelToken | None = None
+                ) -> Iterator[tuple[list[int], dict | None]]:
+        """``(token ids, usage or None)`` per server-sent event, until ``data: [DONE]`` (or a Stop that closed the
+        connection: the stream just ends)."""
         where = f"the LLM server at {self.server.url}"
         try:
             for raw in response.iter_lines(chunk_size=None):
@@ -283,7 +290,11 @@ class VllmDecodeLoop:
                         continue
                     ids.extend(int(i) for i in token_ids)
                 yield ids, usage
-        except requests.RequestException as exc:
+        except (requests.RequestException, OSError, ValueError, AttributeError) as exc:
+            if state is not None and state.cancelled():
+                return  # the Stop closed the connection under the read
+            if not isinstance(exc, (requests.RequestException, OSError)):
+                raise
             raise LlmServerError(f"the connection to {where} broke during the reply: {_reason(exc)}") from exc
 
     def _check(self, grammar: OutputGrammar, token_id: int) -> None:
@@ -296,3 +307,30 @@ class VllmDecodeLoop:
                 f"the LLM server at {self.server.url} sent id {token_id}, which the reply's grammar does not allow "
                 f"here: it does not run the AnyGPT logits processor. Start vLLM with --logits-processors {PROCESSOR}"
             )
+
+
+class _CloseOnCancel:
+    """Closes a streaming response as soon as ``state`` is cancelled, so a Stop lands while the server is silent too
+    (a request waiting in vLLM's queue, a long prefill), not only between two chunks."""
+
+    def __init__(self, state: CancelToken, response: requests.Response, poll_s: float = 0.05) -> None:
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, args=(state, response, poll_s), name="vllm-cancel",
+                                        daemon=True)
+        self._thread.start()
+
+    def _watch(self, state: CancelToken, response: requests.Response, poll_s: float) -> None:
+        while not self._done.wait(poll_s):
+            if state.cancelled():
+                sock = getattr(getattr(response.raw, "_connection", None), "sock", None)
+                try:
+                    if sock is not None:
+                        sock.shutdown(socket.SHUT_RDWR)  # wakes the read blocked in the other thread
+                except OSError:
+                    pass  # already closed
+                response.close()
+                return
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=5)

@@ -53,6 +53,7 @@ class FakeVllm:
     cached_tokens: int | None = 5  # usage.prompt_tokens_details.cached_tokens in the last event (None: no details)
     token_ids_field: bool = True  # False: an old vLLM that ignores return_token_ids
     gate: threading.Event | None = None  # hold the stream after the first event until set
+    holding: threading.Event = field(default_factory=threading.Event)  # the stream waits at the gate now
     requests: list[tuple[str, dict[str, str], Any]] = field(default_factory=list)  # (path, headers, JSON body)
     disconnected: threading.Event = field(default_factory=threading.Event)  # the client went away mid-stream
     finished: threading.Event = field(default_factory=threading.Event)  # the stream was written to its end
@@ -116,7 +117,8 @@ def _handler(fake: FakeVllm) -> type[BaseHTTPRequestHandler]:
                 for k, event in enumerate(fake.events(len(body["prompt"]))):
                     self._chunk(f"data: {json.dumps(event)}\n\n".encode())
                     if k == 0 and fake.gate is not None:
-                        fake.gate.wait(30)
+                        fake.holding.set()
+                        fake.gate.wait(300)
                 self._chunk(b"data: [DONE]\n\n")
                 self._chunk(b"")
                 fake.finished.set()
@@ -218,6 +220,51 @@ def test_cancel_mid_stream_closes_the_connection(fake_vllm: FakeVllm) -> None:
             state.cancel()
     assert got == [TEXT_IDS[0]] * 3  # the loop stopped at the next chunk
     assert fake_vllm.disconnected.wait(30)  # the server saw its client go (vLLM then aborts the request)
+
+
+def _reading(thread: threading.Thread) -> bool:
+    """``thread`` is blocked in a socket read now."""
+    import sys
+
+    frame = sys._current_frames().get(thread.ident or -1)
+    while frame is not None:
+        if frame.f_code.co_name in ("recv_into", "readinto", "_safe_read", "read1", "_fp_read"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def test_stop_lands_while_the_server_is_silent(fake_vllm: FakeVllm) -> None:
+    """A request waiting in vLLM's queue sends nothing: Stop must not wait for the next chunk."""
+    fake_vllm.chunks = [[TEXT_IDS[0]], [TEXT_IDS[1]], [END_OF_MMGPT_ID]]
+    fake_vllm.gate = threading.Event()  # the server goes silent after the first id (until the test lets it go)
+    state = TaskState()
+    got: list[int] = []
+    errors: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            for token in client(fake_vllm).run([BOS_ID], DecodeSettings(max_text_tokens=10), state):
+                got.append(token)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    assert fake_vllm.holding.wait(60)
+    for _ in range(6000):  # until the first id came and the consumer sits in a socket read (its stack says so)
+        if (got and _reading(consumer)) or not consumer.is_alive():
+            break
+        threading.Event().wait(0.01)
+    assert got and _reading(consumer), "the client never waited on the silent server"
+    state.cancel()
+    consumer.join(120)  # a hang guard, not a speed target: without the watcher it waits for the server
+    released_after = consumer.is_alive()
+    fake_vllm.gate.set()
+    consumer.join(60)
+    assert not released_after, "Stop waited for the silent server"
+    assert not errors and got == [TEXT_IDS[0]]  # a Stop is not an error; the ids before it were streamed
+    assert fake_vllm.disconnected.wait(30)  # the server saw its client go
 
 
 def test_a_consumer_that_stops_early_closes_the_connection(fake_vllm: FakeVllm) -> None:
