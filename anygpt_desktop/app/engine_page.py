@@ -18,6 +18,18 @@ from anygpt_desktop.app.widgets import note as _note
 INDENT = 20  # the server's fields and the notes line up under their radio button's caption
 
 
+def _indented_form(*rows: tuple[str, Any, QWidget]) -> QWidget:
+    """A form under a choice's caption: rows of (label with its mnemonic, field or layout, the widget it focuses)."""
+    box = QWidget()
+    form = QFormLayout(box)
+    form.setContentsMargins(INDENT, 0, 0, 0)
+    for text, field, buddy in rows:
+        label = QLabel(text)
+        label.setBuddy(buddy)  # a row of widgets gets no buddy by itself
+        form.addRow(label, field)
+    return box
+
+
 class EnginePage(QWidget):
     """The Engine tab; ``override``: the command-line option that chose the engine for this session ("" if none)."""
 
@@ -40,27 +52,14 @@ class EnginePage(QWidget):
         self.token_button = QPushButton("Choose…")
         self.token_button.setAccessibleName("Choose the token file")
         self.token_button.clicked.connect(self._pick_token_file)
-        self.server = QWidget()
-        form = QFormLayout(self.server)
-        form.setContentsMargins(INDENT, 0, 0, 0)
-        address_label = QLabel("Server &URL:")
-        address_label.setBuddy(self.url)
-        form.addRow(address_label, self.url)
         row = QHBoxLayout()
         row.addWidget(self.token_file, 1)
         row.addWidget(self.token_button)
-        token_label = QLabel("&Token file:")
-        token_label.setBuddy(self.token_file)  # a row of widgets gets no buddy by itself
-        form.addRow(token_label, row)
+        self.server = _indented_form(("Server &URL:", self.url, self.url), ("&Token file:", row, self.token_file))
         self.llm_url = QLineEdit()
         self.llm_url.setPlaceholderText("empty: here · or http://gpu.example.org:8000/v1")
         self.llm_url.setAccessibleName("Language model on a vLLM server (empty: on this computer)")
-        self.llm = QWidget()
-        llm_form = QFormLayout(self.llm)
-        llm_form.setContentsMargins(INDENT, 0, 0, 0)
-        llm_label = QLabel("&LLM on a vLLM server:")
-        llm_label.setBuddy(self.llm_url)
-        llm_form.addRow(llm_label, self.llm_url)
+        self.llm = _indented_form(("&LLM on a vLLM server:", self.llm_url, self.llm_url))
         local_note = _note("The models run here, in an engine process of their own (they need the models folder "
                            "and enough memory). With a vLLM server that runs AnyGPT-chat with the AnyGPT logits "
                            "processor (see docs/serve.md), only the speech, image and music models run here.")
