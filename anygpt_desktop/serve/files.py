@@ -116,6 +116,15 @@ class SessionUploads:
         self.total += len(message.data)
         self._files[name] = path
 
+    def keep_only(self, request: TurnRequest) -> None:
+        """Forget the uploads ``request`` does not name (earlier turns': a client sends a turn's files with it), so a
+        long session never runs into the size limit. Call it only while the session has no turn running."""
+        used = {str(p) for p in _request_paths(request)}
+        for name in [n for n in self._files if n not in used]:
+            path = self._files.pop(name)
+            self.total -= path.stat().st_size if path.exists() else 0
+            path.unlink(missing_ok=True)
+
     def resolve(self, request: TurnRequest) -> TurnRequest:
         """``request`` with every path replaced by the upload it names; :class:`FileRefused` for any other path."""
         for path in _request_paths(request):

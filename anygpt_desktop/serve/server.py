@@ -199,6 +199,8 @@ class EngineServer:
             try:
                 if uploads.refused:
                     raise FileRefused(uploads.refused)
+                if not self.scheduler.busy(sid):
+                    uploads.keep_only(message.request)  # the files of earlier turns are not needed again
                 request = uploads.resolve(message.request)
             except FileRefused as exc:
                 uploads.refused = ""
