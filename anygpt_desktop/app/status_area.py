@@ -82,11 +82,13 @@ class StatusArea:
     def show_device(self, device: str, dtype: str) -> None:
         self.device, self.dtype = device, dtype
         self.update_device_label()
-        if device.startswith("cuda"):
+        if device.startswith("cuda") and not self.address:  # a server's GPU is not this computer's to measure
             self.gpu_timer.start()
         else:
             self.gpu_timer.stop()
 
     def update_device_label(self) -> None:
-        if self.device:
+        if self.device and self.address:
+            self.device_label.setText(f"server's device: {self.device}" + (f" ({self.dtype})" if self.dtype else ""))
+        elif self.device:
             self.device_label.setText(device_text(self.device, self.dtype))

@@ -65,6 +65,7 @@ def test_the_status_bar_follows_the_server_connection(qtbot, open_window, tmp_pa
     assert built == [("remote", "wss://gpu.example.org:8765", str(tmp_path / "token"))]  # the load used the choice
     assert _server_label(window) == ("Server: gpu.example.org:8765 — connected",
                                      "Engine server gpu.example.org:8765: connected")
+    assert window.status.device_label.text() == "server's device: cpu"  # the server's, no local GPU figures
     _send(qtbot, window, "hello")
     assert _server_label(window)[0].endswith("— connected")  # type: ignore[index]
     # the connection breaks during a turn: disconnected, with what to do in the tooltip
