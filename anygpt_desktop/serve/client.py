@@ -61,7 +61,8 @@ class RemoteServerAssistant:
         self.url = url
         self.token = token
         self.options = options or ClientOptions()
-        self.settings = settings  # kept for the app; a served engine uses the server's own settings
+        self.settings = settings  # the app's AssistantSettings: its decoding goes to the server, its output folder here
+        self._sent_decode: dict | None = None  # the decoding settings this session's server has
         self.ssl_context = ssl_context
         self.llm: SimpleNamespace | None = None
         self._ws: ClientConnection | None = None
@@ -100,6 +101,7 @@ class RemoteServerAssistant:
         return ws
 
     def _drop(self) -> None:
+        self._sent_decode = None  # a new session starts from the server's settings
         ws, self._ws = self._ws, None
         if ws is not None:
             try:
@@ -208,6 +210,7 @@ class RemoteServerAssistant:
         for attempt in (1, 2):
             self._ensure_session()
             try:
+                self._send_decoding()
                 sent = upload_inputs(request, tid, self._send)  # the server reads no files of its own machine
                 self._send(p.StartTurn(tid, sent))
                 return
@@ -215,6 +218,17 @@ class RemoteServerAssistant:
                 self._drop()
                 if attempt == 2:
                     raise ServerError(describe_close(exc)) from None
+
+    def _send_decoding(self) -> None:
+        """The app's decoding settings (sampling, lengths, beams: nothing else) when this session lacks them; the
+        server caps them at its own limits. Its answer (an ``Ack``) comes before the turn's events."""
+        decode = getattr(self.settings, "decode", None)
+        if decode is None:
+            return
+        data = {"decode": p.settings_to_json(decode)}
+        if data != self._sent_decode:
+            self._send(p.Configure(data))
+            self._sent_decode = data
 
     def _output_folder(self) -> Path:
         """Where reply files from the server are kept: the app's output folder, else the user's data folder."""
@@ -260,6 +274,8 @@ class RemoteServerAssistant:
                 msg = self._receive(POLL_S)
                 if isinstance(msg, p.FileData):
                     received.keep(msg)  # a reply file, named by the event that follows
+                elif isinstance(msg, p.Ack) and msg.what == "configure" and not msg.ok:
+                    logger.warning("the server keeps its own decoding settings: %s", msg.message)
                 elif isinstance(msg, p.TurnEvent) and msg.turn_id == tid:
                     final = isinstance(msg.event, (TurnDone, TurnFailed))
                     ended = ended or final

@@ -14,11 +14,12 @@ that session's follow-up re-reads its context (prefix reuse across many sessions
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import threading
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from anygpt_desktop.cancel import Cancelled, TaskState
 from anygpt_desktop.engine.events import TurnDone, TurnFailed
@@ -43,6 +44,7 @@ class TurnJob:
     conversation: Conversation
     emit: Callable[[p.Message], None]  # thread-safe; a no-op once the session is gone
     state: TaskState = field(default_factory=TaskState)
+    decode: Any = None  # the session's DecodeSettings (capped by the server's); None: the server's own
 
 
 class TurnScheduler:
@@ -129,11 +131,12 @@ class TurnScheduler:
                     self.assistant.restore(job.conversation.data)
                 else:
                     self.assistant.clear()
-            for event in self.assistant.turn(job.request, job.state):
-                if isinstance(event, (TurnDone, TurnFailed)):
-                    final = event
-                    break
-                job.emit(p.TurnEvent(job.turn_id, event))
+            with _decoding(self.assistant, job.decode):
+                for event in self.assistant.turn(job.request, job.state):
+                    if isinstance(event, (TurnDone, TurnFailed)):
+                        final = event
+                        break
+                    job.emit(p.TurnEvent(job.turn_id, event))
             history = self.assistant.history_json()
         except Cancelled:
             final = TurnFailed("stopped", cancelled=True)
@@ -147,3 +150,18 @@ class TurnScheduler:
             job.conversation.data = history
             self._resident = (job.session_id, history)
         return [p.History(job.conversation.data), p.TurnEvent(job.turn_id, final)]
+
+
+@contextlib.contextmanager
+def _decoding(assistant: Any, decode: Any) -> Iterator[None]:
+    """The session's decoding settings for one turn, the server's own afterwards."""
+    settings = getattr(assistant, "settings", None)
+    if decode is None or settings is None:
+        yield
+        return
+    own = settings.decode
+    settings.decode = decode
+    try:
+        yield
+    finally:
+        settings.decode = own

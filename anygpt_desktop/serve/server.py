@@ -29,8 +29,10 @@ from websockets.exceptions import ConnectionClosed
 
 from anygpt_desktop.engine.events import TurnFailed
 from anygpt_desktop.engine_process import protocol as p
+from anygpt_desktop.engine.decode_settings import DecodeSettings
 from anygpt_desktop.serve.files import FileRefused, SessionUploads, send_output_file
 from anygpt_desktop.serve.scheduler import Conversation, TurnJob, TurnScheduler
+from anygpt_desktop.serve.session_decoding import DecodingRefused, session_decode
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +101,15 @@ def check_options(options: ServeOptions) -> ssl.SSLContext | None:
     return context
 
 
+@dataclass
+class _Session:
+    """What the server keeps for one connection."""
+
+    conversation: Conversation
+    uploads: SessionUploads
+    decode: Any = None  # its own DecodeSettings (capped by the server's), from a Configure; None: the server's
+
+
 def _with_files(emit: Callable[[p.Message], None]) -> Callable[[p.Message], None]:
     """``emit`` that sends a reply file's bytes before the event naming it (the client is on another machine)."""
 
@@ -123,6 +134,7 @@ class EngineServer:
         self._expected = f"Bearer {options.token}".encode()
         self.sessions = 0
         self.uploads_root: Path | None = None  # the sessions' uploaded files, while serving
+        self.server_decode = getattr(getattr(assistant, "settings", None), "decode", None) or DecodeSettings()
 
     # -- the handshake: bearer token -------------------------------------------------------------------------------
     def _authorize(self, connection: ServerConnection, request: Any) -> Any:
@@ -138,8 +150,7 @@ class EngineServer:
         self.sessions += 1
         loop = asyncio.get_running_loop()
         outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
-        conversation = Conversation()
-        uploads = SessionUploads(self.uploads_root)
+        session = _Session(Conversation(), SessionUploads(self.uploads_root))
         open_ = True
 
         def emit(message: p.Message) -> None:  # any thread
@@ -175,7 +186,7 @@ class EngineServer:
                     continue
                 if isinstance(message, p.Shutdown):
                     break
-                self._handle(sid, message, conversation, uploads, emit)
+                self._handle(sid, message, session, emit)
         except ConnectionClosed:
             pass
         finally:
@@ -183,11 +194,11 @@ class EngineServer:
             self.scheduler.cancel(sid)  # a turn of a closed session stops between tokens; the slot goes on
             outbox.put_nowait(None)
             send_task.cancel()
-            uploads.close()  # a turn of this session that still runs is stopping and reports to no one
+            session.uploads.close()  # a turn of this session that still runs is stopping and reports to no one
             logger.info("session %d closed", sid)
 
-    def _handle(self, sid: int, message: p.Message, conversation: Conversation, uploads: SessionUploads,
-                emit: Callable[[p.Message], None]) -> None:
+    def _handle(self, sid: int, message: p.Message, session: _Session, emit: Callable[[p.Message], None]) -> None:
+        conversation, uploads = session.conversation, session.uploads
         if isinstance(message, p.Load):  # the models are loaded when the server starts
             emit(p.Ready(self.llm_device, self.llm_dtype, 0.0))
         elif isinstance(message, p.FileData):
@@ -206,7 +217,7 @@ class EngineServer:
                 uploads.refused = ""
                 emit(p.TurnEvent(message.turn_id, TurnFailed(str(exc))))
                 return
-            job = TurnJob(sid, message.turn_id, request, conversation, _with_files(emit))
+            job = TurnJob(sid, message.turn_id, request, conversation, _with_files(emit), decode=session.decode)
             if not self.scheduler.submit(job):
                 emit(p.TurnEvent(message.turn_id, TurnFailed("this session already has a turn running")))
         elif isinstance(message, p.Cancel):
@@ -220,7 +231,12 @@ class EngineServer:
             emit(p.History(conversation.data))
             emit(p.Ack(what, True, ""))
         elif isinstance(message, p.Configure):
-            emit(p.Ack("configure", False, "a served engine uses the server's settings"))
+            try:
+                session.decode = session_decode(message.settings, self.server_decode)
+            except DecodingRefused as exc:
+                emit(p.Ack("configure", False, str(exc)))
+                return
+            emit(p.Ack("configure", True, ""))
         else:
             emit(p.Error(f"the server does not take {type(message).__name__} messages"))
 

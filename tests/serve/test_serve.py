@@ -284,3 +284,30 @@ def test_a_request_naming_a_file_of_the_server_is_refused(server: ServerProcess,
     ws.send(p.encode(p.StartTurn(2, TurnRequest(text="and this", images=[Path("../../escape.png")]))))
     assert "unsafe name" in failure_of(2)
     ws.close()
+
+
+def test_a_sessions_decoding_settings_apply_within_the_servers_limits(server: ServerProcess, token_file: Path,
+                                                                       tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from anygpt_desktop.engine.decode_settings import DecodeSettings
+
+    settings = SimpleNamespace(output_dir=tmp_path, decode=DecodeSettings(max_text_tokens=2))
+    c = RemoteServerAssistant(server.url, token_file.read_text().strip(), settings=settings)
+    c.load()
+    short = list(c.turn(TurnRequest(text="say a lot", output_modality="text")))
+    assert isinstance(short[-1], TurnDone) and short[-1].stats["new_tokens"] <= 3  # 2 words and the end at most
+    settings.decode = DecodeSettings(max_text_tokens=10**6, max_new_tokens=10**6)  # asks for more than the server allows
+    long = list(c.turn(TurnRequest(text="say a lot more", output_modality="text")))
+    assert isinstance(long[-1], TurnDone) and short[-1].stats["new_tokens"] < long[-1].stats["new_tokens"] <= 13
+    c.shutdown()
+
+
+def test_a_settings_message_with_more_than_decoding_is_refused(server: ServerProcess, token_file: Path) -> None:
+    ws = connect(server.url, additional_headers={"Authorization": f"Bearer {token_file.read_text().strip()}"},
+                 open_timeout=WAIT_S).__enter__()
+    assert isinstance(p.decode(ws.recv(timeout=WAIT_S)), p.Hello)
+    ws.send(p.encode(p.Configure({"decode": {}, "output_dir": {"path": "/etc"}})))
+    ack = p.decode(ws.recv(timeout=WAIT_S))
+    assert isinstance(ack, p.Ack) and not ack.ok and "only decoding settings" in ack.message
+    ws.close()
