@@ -22,10 +22,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 from websockets.sync.client import ClientConnection, connect
 
 from anygpt_desktop.cancel import Cancelled, TaskState
-from anygpt_desktop.engine.events import Event, TurnDone, TurnFailed
+from anygpt_desktop.engine.events import Event, Notice, TurnDone, TurnFailed
 from anygpt_desktop.engine.requests import TurnRequest
 from anygpt_desktop.engine_process import protocol as p
-from anygpt_desktop.serve.files import ReceivedFiles, upload_inputs
+from anygpt_desktop.serve.files import InputFileUnreadable, ReceivedFiles, upload_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -254,8 +254,8 @@ class RemoteServerAssistant:
         except (ServerError, Cancelled) as exc:
             yield TurnFailed(f"{exc}; your conversation is kept", engine_lost=isinstance(exc, ServerError))
             return
-        except OSError as exc:
-            yield TurnFailed(f"a file of this turn could not be read ({exc}); your conversation is kept")
+        except InputFileUnreadable as exc:
+            yield TurnFailed(f"{exc}; your conversation is kept")
             return
         received = ReceivedFiles(self._output_folder())
         ended = False
@@ -273,7 +273,10 @@ class RemoteServerAssistant:
                     return
                 msg = self._receive(POLL_S)
                 if isinstance(msg, p.FileData):
-                    received.keep(msg)  # a reply file, named by the event that follows
+                    try:
+                        received.keep(msg)  # a reply file, named by the event that follows
+                    except OSError as exc:  # a full disk here must not look like a lost connection
+                        yield Notice(f"a reply file could not be saved in {received.folder} ({exc.strerror or exc})")
                 elif isinstance(msg, p.Ack) and msg.what == "configure" and not msg.ok:
                     logger.warning("the server keeps its own decoding settings: %s", msg.message)
                 elif isinstance(msg, p.TurnEvent) and msg.turn_id == tid:

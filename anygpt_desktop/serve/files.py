@@ -47,18 +47,30 @@ def _map_paths(request: TurnRequest, change: Callable[[Path], Path]) -> TurnRequ
         voice_prompt=change(request.voice_prompt) if request.voice_prompt is not None else None)
 
 
+class InputFileUnreadable(Exception):
+    """An input file of the turn could not be read on this machine; the message is for the user."""
+
+
 # -- client side ---------------------------------------------------------------------------------------------------
 def upload_inputs(request: TurnRequest, turn_id: int, send: Callable[[FileData], None]) -> TurnRequest:
-    """Send every input file of ``request`` and return it naming the uploads. ``OSError`` when a file cannot be read."""
+    """Send every input file of ``request`` (each once) and return it naming the uploads. All files are read before
+    anything is sent: :class:`InputFileUnreadable` when one cannot be."""
     names: dict[Path, str] = {}
+    uploads: list[FileData] = []
 
     def upload(path: Path) -> Path:
         if path not in names:
-            names[path] = f"t{turn_id}-{len(names) + 1}-{sanitize_filename(path.name)}"
-            send(FileData(names[path], Path(path).read_bytes()))
+            names[path] = sanitize_filename(f"t{turn_id}-{len(names) + 1}-{path.name}")  # what the server accepts
+            try:
+                uploads.append(FileData(names[path], Path(path).read_bytes()))
+            except OSError as exc:
+                raise InputFileUnreadable(f"{path.name} could not be read ({exc.strerror or exc})") from None
         return Path(names[path])
 
-    return _map_paths(request, upload)
+    named = _map_paths(request, upload)
+    for message in uploads:
+        send(message)
+    return named
 
 
 class ReceivedFiles:

@@ -126,7 +126,7 @@ def sanitize_filename(name: str, max_len: int = 80) -> str:
         stem, suffix = base, ""
     stem = _UNSAFE.sub("_", stem).strip("._-") or "file"
     suffix = _UNSAFE.sub("", suffix)[:10].lower()
-    stem = stem[: max(1, max_len - len(suffix) - 1)]
+    stem = stem[: max(1, max_len - len(suffix) - 1)].rstrip("._-") or "file"  # idempotent: a name passes unchanged
     return f"{stem}.{suffix}" if suffix else stem
 
 

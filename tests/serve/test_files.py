@@ -31,6 +31,23 @@ def test_a_turns_files_go_up_once_each_under_safe_names_and_the_server_resolves_
     assert not list((tmp_path / "server").iterdir())  # the session's folder went with it
 
 
+def test_long_names_and_unreadable_files(tmp_path: Path) -> None:
+    from anygpt_desktop.serve.files import InputFileUnreadable
+
+    long = tmp_path / ("a very long holiday photo name " * 5 + ".JPG")
+    long.write_bytes(b"jpg")
+    sent: list[FileData] = []
+    request = upload_inputs(TurnRequest(text="x", images=[long]), 123, sent.append)
+    uploads = SessionUploads()
+    uploads.store(sent[0])  # the name the client chose is one the server accepts
+    assert uploads.resolve(request).images[0].read_bytes() == b"jpg"
+    uploads.close()
+    sent.clear()
+    with pytest.raises(InputFileUnreadable, match="gone.png could not be read"):
+        upload_inputs(TurnRequest(text="x", images=[long, tmp_path / "gone.png"]), 1, sent.append)
+    assert sent == []  # nothing went up for a turn that cannot be sent whole
+
+
 def test_the_server_refuses_unsafe_names_other_paths_and_too_much(tmp_path: Path) -> None:
     uploads = SessionUploads(max_bytes=10)
     with pytest.raises(FileRefused, match="unsafe name"):

@@ -103,10 +103,12 @@ def test_missing_media_is_a_clear_error_and_writes_nothing(tmp_path: Path) -> No
         ("ça va?.wav", "a_va.wav"),
         ("", "file"),
         ("a" * 300 + ".jpeg", "a" * 75 + ".jpeg"),
+        ("abc " * 30 + ".JPG", "abc_" * 18 + "abc.jpg"),  # cut just after a separator: none left dangling
     ],
 )
 def test_sanitize_filename(name: str, expected: str) -> None:
     assert sanitize_filename(name) == expected
+    assert sanitize_filename(expected) == expected  # a safe name passes unchanged (a server checks names so)
 
 
 def test_engine_state_round_trip(tmp_path: Path) -> None:
