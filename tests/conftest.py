@@ -21,18 +21,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prerequisites import missing_prerequisite
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = Path(os.environ.get("ANYGPT_REFERENCE_DIR", REPO_ROOT.parent / "shared" / "reference"))
 DATA_DIR = Path(__file__).resolve().parent / "data"
-IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
-
-
-def missing_prerequisite(reason: str) -> None:
-    """Skip the test saying why; in CI (``CI=true``) fail it instead, since CI must run every test."""
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: a missing prerequisite is a failure, not a skip)", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

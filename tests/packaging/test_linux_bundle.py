@@ -81,7 +81,7 @@ def test_build_script_refuses_a_build_venv_without_python(tmp_path: Path) -> Non
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Run packaging/build_linux.sh once into a temporary dist folder; the 2-3 GB of output is removed afterwards."""
     if shutil.which("dpkg-deb") is None:
-        from conftest import missing_prerequisite  # tests/conftest.py: a failure in CI, a skip locally
+        from prerequisites import missing_prerequisite  # a failure in CI, a skip locally
 
         missing_prerequisite("dpkg-deb not found: the .deb cannot be built here (Debian/Ubuntu: apt-get install dpkg)")
     tmp = tmp_path_factory.mktemp("linux_bundle")
