@@ -3,11 +3,9 @@ its model and streams ``/v1/completions`` as server-sent events with ``token_ids
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -32,6 +30,7 @@ from anygpt_desktop.protocol.vocab import (
     UNIT_BASE_ID,
     UNIT_COUNT,
 )
+from sse_server import SseHandler, serve_in_thread
 
 SOSP, EOSP = SPAN_IDS["speech"]
 TEXT_IDS = [450, 338, 263]  # plain LLaMA text pieces (3..32000)
@@ -77,58 +76,34 @@ class FakeVllm:
         yield {"id": "cmpl-1", "object": "text_completion", "choices": [], "usage": usage}
 
 
-def _handler(fake: FakeVllm) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # chunked streaming, as uvicorn serves vLLM
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-        def _json(self, status: int, data: dict) -> None:
-            body = json.dumps(data).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+def _handler(fake: FakeVllm) -> type[SseHandler]:
+    class Handler(SseHandler):
         def do_GET(self) -> None:  # http.server naming
             fake.requests.append((self.path, dict(self.headers), None))
             if self.path == "/v1/models":
-                self._json(200, {"object": "list", "data": [
+                self.send_json(200, {"object": "list", "data": [
                     {"id": fake.model, "object": "model", "max_model_len": fake.max_model_len}]})
             else:
-                self._json(404, {"error": {"message": "Not Found", "code": 404}})
+                self.send_json(404, {"error": {"message": "Not Found", "code": 404}})
 
         def do_POST(self) -> None:  # http.server naming
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            body = self.read_json()
             fake.requests.append((self.path, dict(self.headers), body))
             if self.path != "/v1/completions":
-                self._json(404, {"error": {"message": "Not Found", "code": 404}})
+                self.send_json(404, {"error": {"message": "Not Found", "code": 404}})
                 return
             if fake.error is not None:
-                self._json(*fake.error)
+                self.send_json(*fake.error)
                 return
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            try:
+
+            def gated() -> Iterator[dict]:
                 for k, event in enumerate(fake.events(len(body["prompt"]))):
-                    self._chunk(f"data: {json.dumps(event)}\n\n".encode())
+                    yield event  # written before the generator resumes
                     if k == 0 and fake.gate is not None:
                         fake.holding.set()
                         fake.gate.wait(300)
-                self._chunk(b"data: [DONE]\n\n")
-                self._chunk(b"")
-                fake.finished.set()
-            except (BrokenPipeError, ConnectionResetError):
-                fake.disconnected.set()
-            self.close_connection = True
 
-        def _chunk(self, data: bytes) -> None:
-            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-            self.wfile.flush()
+            (fake.finished if self.send_events(gated()) else fake.disconnected).set()
 
     return Handler
 
@@ -136,19 +111,14 @@ def _handler(fake: FakeVllm) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def fake_vllm() -> Iterator[FakeVllm]:
     fake = FakeVllm()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    served = serve_in_thread(_handler(fake))
+    fake.url = next(served)
     try:
         yield fake
     finally:
         if fake.gate is not None:
             fake.gate.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+        served.close()
 
 
 def free_port() -> int:

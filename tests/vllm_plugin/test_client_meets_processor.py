@@ -5,9 +5,7 @@ sampled turns must give well-formed spans (exactly 32 image units, speech within
 
 from __future__ import annotations
 
-import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
@@ -22,6 +20,7 @@ from anygpt_desktop.engine.llm import load_llm
 from anygpt_desktop.engine.requests import TurnRequest
 from anygpt_desktop.protocol.vocab import SPAN_IDS, UNIT_BASE_ID, UNIT_COUNT
 from anygpt_desktop.vllm_plugin.batch import DecodingBatch
+from sse_server import SseHandler, serve_in_thread
 
 pytestmark = pytest.mark.slow
 
@@ -57,41 +56,16 @@ class MiniVllm:
                     return
 
 
-def _handler(mini: MiniVllm) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
+def _handler(mini: MiniVllm) -> type[SseHandler]:
+    class Handler(SseHandler):
         def do_GET(self) -> None:  # http.server naming
-            body = json.dumps({"object": "list", "data": [{"id": "anygpt-chat", "max_model_len": 4096}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.send_json(200, {"object": "list", "data": [{"id": "anygpt-chat", "max_model_len": 4096}]})
 
         def do_POST(self) -> None:  # http.server naming
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            body = self.read_json()
             mini.bodies.append(body)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            try:
-                for token in mini.generate(body):
-                    event = {"choices": [{"index": 0, "text": "", "token_ids": [token], "finish_reason": None}]}
-                    self._chunk(f"data: {json.dumps(event)}\n\n".encode())
-                self._chunk(b"data: [DONE]\n\n")
-                self._chunk(b"")
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-            self.close_connection = True
-
-        def _chunk(self, data: bytes) -> None:
-            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-            self.wfile.flush()
+            self.send_events({"choices": [{"index": 0, "text": "", "token_ids": [token], "finish_reason": None}]}
+                             for token in mini.generate(body))
 
     return Handler
 
@@ -99,13 +73,9 @@ def _handler(mini: MiniVllm) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def mini_vllm(tiny_models: Path) -> Iterator[tuple[MiniVllm, str]]:
     mini = MiniVllm(Assistant(tiny_models).paths.chat_llm)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(mini))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield mini, f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    served = serve_in_thread(_handler(mini))
+    yield mini, next(served)
+    served.close()
 
 
 GREEDY = SamplingParams(do_sample=False, repetition_penalty=1.2)
